@@ -1,0 +1,66 @@
+"""`synthrl ...`: one subcommand per stage, calling the same functions the UI calls.
+
+Each module in synthrl/commands/ adds its subcommands through `register(sub)`;
+a handler returns the process exit code. Errors meant for the user are raised
+as `UserError` (or a known library error) and printed as one clear line.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# Command modules, in the order their subcommands are listed in --help.
+COMMAND_MODULES = ("core", "data", "stages", "training", "app")
+
+
+class UserError(RuntimeError):
+    """An error the user can fix; printed without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(
+        prog="synthrl", description="Turn a task definition into a better model, with no labelled data."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for mod in COMMAND_MODULES:
+        try:
+            m = importlib.import_module(f"synthrl.commands.{mod}")
+        except ModuleNotFoundError as e:
+            if e.name == f"synthrl.commands.{mod}":
+                continue
+            raise
+        m.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .backends.base import BackendError
+    from .store import StoreError
+    from .task import TaskError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (UserError, TaskError, StoreError, BackendError) as e:
+        print(f"synthrl {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"synthrl {args.command}: interrupted; what was finished is saved, run it again to resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

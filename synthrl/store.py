@@ -1,0 +1,520 @@
+"""The run store: one SQLite database (WAL mode) per run.
+
+All stages write here; the UI and `synthrl status` read it at the same time.
+Every write is its own short transaction, so a process killed mid-write loses at
+most the item in flight, and a second writer waits (busy timeout) instead of
+corrupting anything.
+
+    store = RunStore.open("demo")            # or a path to a run folder
+    sid = store.add_sample(Sample(None, "What is 2+3?", "5", "5"))
+    store.log("generate", "wrote 1 sample")
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from . import paths
+from .records import Attempt, Chunk, Event, PassRate, Sample, Vote
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, sha256 TEXT, n_chunks INTEGER DEFAULT 0,
+    status TEXT NOT NULL, error TEXT, added_at REAL);
+CREATE TABLE IF NOT EXISTS chunks (
+    id TEXT PRIMARY KEY, doc_id INTEGER NOT NULL, text TEXT NOT NULL, source TEXT,
+    page INTEGER, row INTEGER, position INTEGER DEFAULT 0);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE TABLE IF NOT EXISTS samples (
+    id INTEGER PRIMARY KEY, round INTEGER NOT NULL DEFAULT 0, origin TEXT NOT NULL,
+    parent_id INTEGER, question TEXT NOT NULL, answer TEXT, reference TEXT, passage_id TEXT,
+    status TEXT NOT NULL, agreement REAL, flags TEXT DEFAULT '', error TEXT,
+    created_at REAL, updated_at REAL);
+CREATE INDEX IF NOT EXISTS samples_round ON samples(round);
+CREATE INDEX IF NOT EXISTS samples_parent ON samples(parent_id);
+CREATE TABLE IF NOT EXISTS revisions (
+    id INTEGER PRIMARY KEY, sample_id INTEGER NOT NULL, field TEXT NOT NULL,
+    old TEXT, new TEXT, author TEXT, at REAL);
+CREATE TABLE IF NOT EXISTS votes (
+    sample_id INTEGER NOT NULL, idx INTEGER NOT NULL, completion TEXT, extracted TEXT,
+    PRIMARY KEY (sample_id, idx));
+CREATE TABLE IF NOT EXISTS attempts (
+    id INTEGER PRIMARY KEY, sample_id INTEGER NOT NULL, model_version TEXT NOT NULL,
+    kind TEXT NOT NULL, completion TEXT, extracted TEXT, correct INTEGER NOT NULL,
+    temperature REAL, at REAL);
+CREATE INDEX IF NOT EXISTS attempts_sample ON attempts(sample_id, model_version);
+CREATE TABLE IF NOT EXISTS pass_rates (
+    sample_id INTEGER NOT NULL, model_version TEXT NOT NULL, n INTEGER NOT NULL,
+    n_correct INTEGER NOT NULL, greedy_correct INTEGER, at REAL,
+    PRIMARY KEY (sample_id, model_version));
+CREATE TABLE IF NOT EXISTS selections (
+    id INTEGER PRIMARY KEY, name TEXT, rule TEXT NOT NULL, model_version TEXT, at REAL);
+CREATE TABLE IF NOT EXISTS selection_items (
+    selection_id INTEGER NOT NULL, sample_id INTEGER NOT NULL, rank INTEGER NOT NULL,
+    PRIMARY KEY (selection_id, sample_id));
+CREATE TABLE IF NOT EXISTS metrics (
+    id INTEGER PRIMARY KEY, tag TEXT NOT NULL DEFAULT '', step INTEGER NOT NULL,
+    key TEXT NOT NULL, value REAL, at REAL);
+CREATE INDEX IF NOT EXISTS metrics_key ON metrics(tag, key, step);
+CREATE TABLE IF NOT EXISTS rollouts (
+    id INTEGER PRIMARY KEY, tag TEXT NOT NULL DEFAULT '', step INTEGER, prompt TEXT,
+    completion TEXT, reward REAL, at REAL);
+CREATE TABLE IF NOT EXISTS evaluations (
+    id INTEGER PRIMARY KEY, model TEXT NOT NULL, benchmark TEXT, n INTEGER, n_correct INTEGER,
+    accuracy REAL, ci_low REAL, ci_high REAL, at REAL);
+CREATE TABLE IF NOT EXISTS eval_items (
+    eval_id INTEGER NOT NULL, idx INTEGER NOT NULL, question TEXT, reference TEXT,
+    completion TEXT, extracted TEXT, correct INTEGER, PRIMARY KEY (eval_id, idx));
+CREATE TABLE IF NOT EXISTS failures (
+    id INTEGER PRIMARY KEY, stage TEXT NOT NULL, round INTEGER DEFAULT 0, sample_id INTEGER,
+    kind TEXT NOT NULL, reason TEXT, raw TEXT, at REAL);
+CREATE TABLE IF NOT EXISTS progress (
+    stage TEXT PRIMARY KEY, done INTEGER, total INTEGER, state TEXT, message TEXT, at REAL);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY, at REAL, stage TEXT, level TEXT, message TEXT, data TEXT);
+"""
+
+
+class StoreError(RuntimeError):
+    """A run store problem with a message meant for the user."""
+
+
+def _sample_from_row(r: sqlite3.Row) -> Sample:
+    return Sample(
+        id=r["id"], question=r["question"], answer=r["answer"] or "", reference=r["reference"],
+        round=r["round"], origin=r["origin"], parent_id=r["parent_id"],
+        passage_id=r["passage_id"], status=r["status"], agreement=r["agreement"],
+        flags=tuple(f for f in (r["flags"] or "").split(",") if f), error=r["error"],
+    )
+
+
+class RunStore:
+    """A run's SQLite store. Safe to share between threads of one process."""
+
+    def __init__(self, path: str | os.PathLike, create: bool = True):
+        self.path = Path(path)
+        self.dir = self.path.parent
+        if not self.path.exists() and not create:
+            raise StoreError(f"no run store at {self.path}: create the run first (synthrl run / ingest)")
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                str(self.path), timeout=30.0, check_same_thread=False, isolation_level=None
+            )
+        except (OSError, sqlite3.Error) as e:
+            raise StoreError(f"cannot open run store {self.path}: {e}") from e
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA busy_timeout=30000")
+        self._conn.executescript(_SCHEMA)
+        found = self.meta("schema_version")
+        if found is None:
+            self.set_meta("schema_version", str(SCHEMA_VERSION))
+            self.set_meta("created_at", str(time.time()))
+        elif int(found) > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer synthrl (schema {found} > {SCHEMA_VERSION}); upgrade synthrl"
+            )
+
+    # -- opening ---------------------------------------------------------
+    @classmethod
+    def open(cls, run: str | os.PathLike, create: bool = True) -> "RunStore":
+        """Open a run by name (under the runs folder) or by folder path."""
+        d = paths.run_dir(run)
+        return cls(d / "run.db", create=create)
+
+    @property
+    def name(self) -> str:
+        return self.dir.name
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- low level -------------------------------------------------------
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """One short write transaction (BEGIN IMMEDIATE ... COMMIT)."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as e:
+                raise StoreError(f"run store {self.path} is busy or unwritable: {e}") from e
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    self._conn.execute("COMMIT")
+                except sqlite3.OperationalError as e:
+                    self._conn.execute("ROLLBACK")
+                    raise StoreError(f"could not write to {self.path} ({e}); is the disk full?") from e
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return list(self._conn.execute(sql, tuple(params)))
+
+    def scalar(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        rows = self.query(sql, params)
+        return rows[0][0] if rows else None
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """Run one write statement in its own transaction; returns lastrowid."""
+        try:
+            with self.tx() as c:
+                return c.execute(sql, tuple(params)).lastrowid
+        except sqlite3.OperationalError as e:
+            raise StoreError(f"could not write to {self.path}: {e}") from e
+
+    def data_version(self) -> tuple:
+        """A cheap fingerprint that changes when anything is written (for UI polling)."""
+        return (
+            self.scalar("SELECT max(id) FROM events"), self.scalar("SELECT max(at) FROM progress"),
+            self.scalar("SELECT max(updated_at) FROM samples"), self.scalar("SELECT max(id) FROM metrics"),
+            self.scalar("SELECT count(*) FROM attempts"), self.scalar("SELECT max(id) FROM evaluations"),
+        )
+
+    # -- meta and config --------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        return self.scalar("SELECT value FROM meta WHERE key=?", (key,))
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def get_config(self, key: str, default: Any = None) -> Any:
+        v = self.scalar("SELECT value FROM config WHERE key=?", (key,))
+        return default if v is None else json.loads(v)
+
+    def set_config(self, key: str, value: Any) -> None:
+        self.execute("INSERT OR REPLACE INTO config(key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    def save_task(self, task: Any) -> None:
+        """Snapshot the task definition (a TaskDefinition) into the run."""
+        self.set_config("task", task.to_dict())
+
+    def load_task(self) -> Any:
+        from .task import TaskDefinition
+
+        d = self.get_config("task")
+        if d is None:
+            raise StoreError(f"run {self.name} has no task yet: start it with `synthrl run --task FILE`")
+        return TaskDefinition.from_dict(d, source=f"{self.name}/run.db")
+
+    # -- events and progress ----------------------------------------------
+    def log(self, stage: str, message: str, level: str = "info", **data: Any) -> None:
+        self.execute(
+            "INSERT INTO events(at, stage, level, message, data) VALUES (?,?,?,?,?)",
+            (time.time(), stage, level, message, json.dumps(data, default=str)),
+        )
+
+    def events(self, stage: str | None = None, limit: int = 200) -> list[Event]:
+        sql = "SELECT * FROM events" + (" WHERE stage=?" if stage else "") + " ORDER BY id DESC LIMIT ?"
+        rows = self.query(sql, ((stage,) if stage else ()) + (limit,))
+        return [Event(r["stage"], r["message"], r["level"], json.loads(r["data"] or "{}"), r["at"], r["id"])
+                for r in reversed(rows)]
+
+    def set_progress(self, stage: str, done: int, total: int, state: str = "running", message: str = "") -> None:
+        self.execute(
+            "INSERT OR REPLACE INTO progress(stage, done, total, state, message, at) VALUES (?,?,?,?,?,?)",
+            (stage, done, total, state, message, time.time()),
+        )
+
+    def progress(self, stage: str) -> dict | None:
+        rows = self.query("SELECT * FROM progress WHERE stage=?", (stage,))
+        return dict(rows[0]) if rows else None
+
+    # -- documents and chunks ----------------------------------------------
+    def upsert_document(self, path: str, sha256: str | None, status: str, error: str | None = None,
+                        n_chunks: int = 0) -> int:
+        with self.tx() as c:
+            row = c.execute("SELECT id FROM documents WHERE path=?", (path,)).fetchone()
+            if row:
+                c.execute("UPDATE documents SET sha256=?, status=?, error=?, n_chunks=?, added_at=? WHERE id=?",
+                          (sha256, status, error, n_chunks, time.time(), row[0]))
+                return row[0]
+            return c.execute(
+                "INSERT INTO documents(path, sha256, status, error, n_chunks, added_at) VALUES (?,?,?,?,?,?)",
+                (path, sha256, status, error, n_chunks, time.time()),
+            ).lastrowid
+
+    def replace_chunks(self, doc_id: int, chunks: list[Chunk]) -> None:
+        """Swap a document's chunks in one transaction (a changed file replaces its chunks)."""
+        with self.tx() as c:
+            c.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
+            c.executemany(
+                "INSERT OR REPLACE INTO chunks(id, doc_id, text, source, page, row, position) VALUES (?,?,?,?,?,?,?)",
+                [(k.id, doc_id, k.text, k.source, k.page, k.row, k.position) for k in chunks],
+            )
+            c.execute("UPDATE documents SET n_chunks=? WHERE id=?", (len(chunks), doc_id))
+
+    def documents(self) -> list[dict]:
+        return [dict(r) for r in self.query("SELECT * FROM documents ORDER BY id")]
+
+    def chunks(self) -> list[Chunk]:
+        return [Chunk(r["id"], r["doc_id"], r["text"], r["source"], r["page"], r["row"], r["position"])
+                for r in self.query("SELECT * FROM chunks ORDER BY doc_id, position")]
+
+    def chunk(self, chunk_id: str) -> Chunk | None:
+        rows = self.query("SELECT * FROM chunks WHERE id=?", (chunk_id,))
+        if not rows:
+            return None
+        r = rows[0]
+        return Chunk(r["id"], r["doc_id"], r["text"], r["source"], r["page"], r["row"], r["position"])
+
+    # -- samples -------------------------------------------------------------
+    def add_sample(self, s: Sample) -> int:
+        now = time.time()
+        return self.execute(
+            "INSERT INTO samples(round, origin, parent_id, question, answer, reference, passage_id, status,"
+            " agreement, flags, error, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (s.round, s.origin, s.parent_id, s.question, s.answer, s.reference, s.passage_id, s.status,
+             s.agreement, ",".join(s.flags), s.error, now, now),
+        )
+
+    def update_sample(self, sample_id: int, author: str | None = None, **fields: Any) -> None:
+        """Update fields of a sample. With `author`, question/answer edits are kept as revisions."""
+        allowed = {"question", "answer", "reference", "status", "agreement", "flags", "error", "passage_id",
+                   "origin", "round"}
+        bad = set(fields) - allowed
+        if bad:
+            raise ValueError(f"cannot update sample fields {sorted(bad)}")
+        if "flags" in fields and not isinstance(fields["flags"], str):
+            fields["flags"] = ",".join(fields["flags"])
+        with self.tx() as c:
+            old = c.execute("SELECT * FROM samples WHERE id=?", (sample_id,)).fetchone()
+            if old is None:
+                raise StoreError(f"sample {sample_id} does not exist in run {self.name}")
+            if author is not None:
+                for f in ("question", "answer", "reference", "status"):
+                    if f in fields and fields[f] != old[f]:
+                        c.execute("INSERT INTO revisions(sample_id, field, old, new, author, at) VALUES (?,?,?,?,?,?)",
+                                  (sample_id, f, old[f], fields[f], author, time.time()))
+            sets = ", ".join(f"{k}=?" for k in fields) + ", updated_at=?"
+            c.execute(f"UPDATE samples SET {sets} WHERE id=?", (*fields.values(), time.time(), sample_id))
+
+    def sample(self, sample_id: int) -> Sample | None:
+        rows = self.query("SELECT * FROM samples WHERE id=?", (sample_id,))
+        return _sample_from_row(rows[0]) if rows else None
+
+    def samples(self, round: int | None = None, status: str | Iterable[str] | None = None,
+                origin: str | None = None) -> list[Sample]:
+        where, params = [], []
+        if round is not None:
+            where.append("round=?"); params.append(round)
+        if status is not None:
+            sts = [status] if isinstance(status, str) else list(status)
+            where.append(f"status IN ({','.join('?' * len(sts))})"); params.extend(sts)
+        if origin is not None:
+            where.append("origin=?"); params.append(origin)
+        sql = "SELECT * FROM samples" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        return [_sample_from_row(r) for r in self.query(sql, params)]
+
+    def children(self, sample_id: int) -> list[Sample]:
+        return [_sample_from_row(r) for r in self.query("SELECT * FROM samples WHERE parent_id=? ORDER BY id",
+                                                        (sample_id,))]
+
+    def revisions(self, sample_id: int) -> list[dict]:
+        return [dict(r) for r in self.query("SELECT * FROM revisions WHERE sample_id=? ORDER BY id", (sample_id,))]
+
+    def count_samples(self, **kw: Any) -> int:
+        return len(self.samples(**kw))
+
+    # -- votes -------------------------------------------------------------------
+    def add_votes(self, votes: list[Vote]) -> None:
+        with self.tx() as c:
+            c.executemany("INSERT OR REPLACE INTO votes(sample_id, idx, completion, extracted) VALUES (?,?,?,?)",
+                          [(v.sample_id, v.idx, v.completion, v.extracted) for v in votes])
+
+    def votes(self, sample_id: int) -> list[Vote]:
+        return [Vote(r["sample_id"], r["idx"], r["completion"], r["extracted"])
+                for r in self.query("SELECT * FROM votes WHERE sample_id=? ORDER BY idx", (sample_id,))]
+
+    # -- attempts and pass rates -------------------------------------------------
+    def add_attempts(self, attempts: list[Attempt]) -> None:
+        now = time.time()
+        with self.tx() as c:
+            c.executemany(
+                "INSERT INTO attempts(sample_id, model_version, kind, completion, extracted, correct, temperature, at)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                [(a.sample_id, a.model_version, a.kind, a.completion, a.extracted, int(a.correct), a.temperature, now)
+                 for a in attempts],
+            )
+
+    def clear_attempts(self, sample_id: int, model_version: str) -> None:
+        with self.tx() as c:
+            c.execute("DELETE FROM attempts WHERE sample_id=? AND model_version=?", (sample_id, model_version))
+            c.execute("DELETE FROM pass_rates WHERE sample_id=? AND model_version=?", (sample_id, model_version))
+
+    def attempts(self, sample_id: int, model_version: str | None = None) -> list[Attempt]:
+        sql = "SELECT * FROM attempts WHERE sample_id=?" + (" AND model_version=?" if model_version else "")
+        params = (sample_id, model_version) if model_version else (sample_id,)
+        return [Attempt(r["sample_id"], r["model_version"], r["kind"], r["completion"], r["extracted"],
+                        bool(r["correct"]), r["temperature"] or 0.0)
+                for r in self.query(sql + " ORDER BY id", params)]
+
+    def set_pass_rate(self, pr: PassRate) -> None:
+        self.execute(
+            "INSERT OR REPLACE INTO pass_rates(sample_id, model_version, n, n_correct, greedy_correct, at)"
+            " VALUES (?,?,?,?,?,?)",
+            (pr.sample_id, pr.model_version, pr.n, pr.n_correct,
+             None if pr.greedy_correct is None else int(pr.greedy_correct), time.time()),
+        )
+
+    def pass_rates(self, model_version: str | None = None) -> dict[int, PassRate]:
+        sql = "SELECT * FROM pass_rates" + (" WHERE model_version=?" if model_version else "")
+        out = {}
+        for r in self.query(sql, (model_version,) if model_version else ()):
+            g = r["greedy_correct"]
+            out[r["sample_id"]] = PassRate(r["sample_id"], r["model_version"], r["n"], r["n_correct"],
+                                           None if g is None else bool(g))
+        return out
+
+    # -- selections ----------------------------------------------------------------
+    def add_selection(self, name: str, rule: dict, sample_ids: list[int], model_version: str | None = None) -> int:
+        with self.tx() as c:
+            sel = c.execute("INSERT INTO selections(name, rule, model_version, at) VALUES (?,?,?,?)",
+                            (name, json.dumps(rule), model_version, time.time())).lastrowid
+            c.executemany("INSERT INTO selection_items(selection_id, sample_id, rank) VALUES (?,?,?)",
+                          [(sel, sid, i) for i, sid in enumerate(sample_ids)])
+        return sel
+
+    def selections(self) -> list[dict]:
+        out = []
+        for r in self.query("SELECT s.*, (SELECT count(*) FROM selection_items i WHERE i.selection_id=s.id) AS n"
+                            " FROM selections s ORDER BY id"):
+            d = dict(r); d["rule"] = json.loads(d["rule"]); out.append(d)
+        return out
+
+    def latest_selection(self) -> dict | None:
+        sels = self.selections()
+        return sels[-1] if sels else None
+
+    def selection_samples(self, selection_id: int | None = None) -> list[Sample]:
+        if selection_id is None:
+            latest = self.latest_selection()
+            if latest is None:
+                return []
+            selection_id = latest["id"]
+        rows = self.query("SELECT s.* FROM selection_items i JOIN samples s ON s.id=i.sample_id"
+                          " WHERE i.selection_id=? ORDER BY i.rank", (selection_id,))
+        return [_sample_from_row(r) for r in rows]
+
+    # -- training metrics and rollouts -------------------------------------------------
+    def add_metrics(self, step: int, values: dict[str, float], tag: str = "") -> None:
+        now = time.time()
+        with self.tx() as c:
+            c.executemany("INSERT INTO metrics(tag, step, key, value, at) VALUES (?,?,?,?,?)",
+                          [(tag, step, k, float(v), now) for k, v in values.items()])
+
+    def metrics(self, key_prefix: str = "", tag: str | None = None) -> list[dict]:
+        sql = "SELECT tag, step, key, value, at FROM metrics WHERE key LIKE ?" + (" AND tag=?" if tag is not None else "")
+        params = (key_prefix + "%",) + ((tag,) if tag is not None else ())
+        return [dict(r) for r in self.query(sql + " ORDER BY id", params)]
+
+    def add_rollouts(self, step: int, rows: list[tuple[str, str, float]], tag: str = "") -> None:
+        now = time.time()
+        with self.tx() as c:
+            c.executemany("INSERT INTO rollouts(tag, step, prompt, completion, reward, at) VALUES (?,?,?,?,?,?)",
+                          [(tag, step, p, comp, float(r), now) for p, comp, r in rows])
+
+    def rollouts(self, limit: int = 50, tag: str | None = None) -> list[dict]:
+        sql = "SELECT * FROM rollouts" + (" WHERE tag=?" if tag is not None else "") + " ORDER BY id DESC LIMIT ?"
+        return [dict(r) for r in self.query(sql, ((tag,) if tag is not None else ()) + (limit,))]
+
+    # -- evaluations ---------------------------------------------------------------------
+    def add_evaluation(self, model: str, benchmark: str, items: list[dict], ci: tuple[float, float]) -> int:
+        n = len(items)
+        k = sum(1 for it in items if it["correct"])
+        with self.tx() as c:
+            eid = c.execute(
+                "INSERT INTO evaluations(model, benchmark, n, n_correct, accuracy, ci_low, ci_high, at)"
+                " VALUES (?,?,?,?,?,?,?,?)", (model, benchmark, n, k, k / n if n else 0.0, ci[0], ci[1], time.time()),
+            ).lastrowid
+            c.executemany(
+                "INSERT INTO eval_items(eval_id, idx, question, reference, completion, extracted, correct)"
+                " VALUES (?,?,?,?,?,?,?)",
+                [(eid, i, it.get("question"), it.get("reference"), it.get("completion"), it.get("extracted"),
+                  int(bool(it["correct"]))) for i, it in enumerate(items)],
+            )
+        return eid
+
+    def evaluations(self) -> list[dict]:
+        return [dict(r) for r in self.query("SELECT * FROM evaluations ORDER BY id")]
+
+    def eval_items(self, eval_id: int) -> list[dict]:
+        return [dict(r) for r in self.query("SELECT * FROM eval_items WHERE eval_id=? ORDER BY idx", (eval_id,))]
+
+    # -- failures (raw teacher output that could not be used) --------------------------------
+    def add_failure(self, stage: str, kind: str, reason: str, raw: str | None = None, round: int = 0,
+                    sample_id: int | None = None) -> None:
+        self.execute("INSERT INTO failures(stage, round, sample_id, kind, reason, raw, at) VALUES (?,?,?,?,?,?,?)",
+                     (stage, round, sample_id, kind, reason, raw, time.time()))
+
+    def failures(self, stage: str | None = None) -> list[dict]:
+        sql = "SELECT * FROM failures" + (" WHERE stage=?" if stage else "") + " ORDER BY id"
+        return [dict(r) for r in self.query(sql, (stage,) if stage else ())]
+
+    # -- summary ----------------------------------------------------------------------------
+    def status(self) -> dict:
+        """Counts per stage, for `synthrl status` and the Runs tab."""
+        by_status = {r[0]: r[1] for r in self.query("SELECT status, count(*) FROM samples GROUP BY status")}
+        by_origin = {r[0]: r[1] for r in self.query("SELECT origin, count(*) FROM samples GROUP BY origin")}
+        task = self.get_config("task")
+        latest = self.latest_selection()
+        last_step = self.scalar("SELECT max(step) FROM metrics")
+        return {
+            "run": self.name,
+            "path": str(self.dir),
+            "task": task.get("name") if task else None,
+            "documents": self.scalar("SELECT count(*) FROM documents WHERE status='ok'") or 0,
+            "document_failures": self.scalar("SELECT count(*) FROM documents WHERE status!='ok'") or 0,
+            "chunks": self.scalar("SELECT count(*) FROM chunks") or 0,
+            "samples": sum(by_status.values()),
+            "samples_by_status": by_status,
+            "samples_by_origin": by_origin,
+            "rounds": self.scalar("SELECT max(round) FROM samples"),
+            "parse_failures": self.scalar("SELECT count(*) FROM failures WHERE kind='parse'") or 0,
+            "measured": self.scalar("SELECT count(DISTINCT sample_id) FROM pass_rates") or 0,
+            "attempts": self.scalar("SELECT count(*) FROM attempts") or 0,
+            "selections": len(self.selections()),
+            "selected": latest["n"] if latest else 0,
+            "train_steps": last_step or 0,
+            "evaluations": [
+                {"model": e["model"], "accuracy": e["accuracy"], "n": e["n"]} for e in self.evaluations()
+            ],
+            "progress": {r["stage"]: dict(r) for r in self.query("SELECT * FROM progress")},
+        }
+
+
+def list_runs() -> list[dict]:
+    """Every run under the runs folder with its headline counts."""
+    root = paths.runs_dir()
+    out = []
+    if not root.exists():
+        return out
+    for d in sorted(root.iterdir()):
+        db = d / "run.db"
+        if db.exists():
+            try:
+                st = RunStore(db, create=False)
+                s = st.status()
+                s["created_at"] = float(st.meta("created_at") or 0)
+                st.close()
+            except (StoreError, sqlite3.Error) as e:
+                s = {"run": d.name, "path": str(d), "error": str(e)}
+            out.append(s)
+    return out
