@@ -63,4 +63,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the importable module's main, so `python -m synthrl.cli` and the command modules
+    # share one UserError class (otherwise __main__.UserError != synthrl.cli.UserError).
+    from synthrl.cli import main as _main
+
+    sys.exit(_main())

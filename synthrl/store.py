@@ -186,6 +186,9 @@ class RunStore:
             self.scalar("SELECT max(id) FROM events"), self.scalar("SELECT max(at) FROM progress"),
             self.scalar("SELECT max(updated_at) FROM samples"), self.scalar("SELECT max(id) FROM metrics"),
             self.scalar("SELECT count(*) FROM attempts"), self.scalar("SELECT max(id) FROM evaluations"),
+            self.scalar("SELECT max(at) FROM pass_rates"), self.scalar("SELECT max(id) FROM selections"),
+            self.scalar("SELECT max(added_at) FROM documents"), self.scalar("SELECT max(id) FROM rollouts"),
+            self.scalar("SELECT max(id) FROM revisions"),
         )
 
     # -- meta and config --------------------------------------------------

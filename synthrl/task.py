@@ -182,7 +182,9 @@ def _str_list(v: Any, where: str, source: str, problems: list[str]) -> tuple[str
     if v is None:
         return ()
     if not isinstance(v, list) or not all(isinstance(x, (str, int, float)) and not isinstance(x, bool) for x in v):
-        problems.append(f"{source}: field '{where}': must be a list of strings")
+        hint = " (quote Yes/No/On/Off: YAML reads them as true/false)" if isinstance(v, list) and any(
+            isinstance(x, bool) for x in v) else ""
+        problems.append(f"{source}: field '{where}': must be a list of strings{hint}")
         return ()
     return tuple(str(x).strip() for x in v)
 
@@ -252,7 +254,8 @@ def _parse(d: Any, source: str) -> tuple[TaskDefinition | None, list[str]]:
                     if isinstance(v, (int, float)) and not isinstance(v, bool):
                         v = str(v)
                     if not isinstance(v, str) or not v.strip():
-                        problems.append(f"{source}: field 'demos[{i}].{k}': required non-empty string")
+                        hint = " (quote Yes/No: YAML reads them as true/false)" if isinstance(v, bool) else ""
+                        problems.append(f"{source}: field 'demos[{i}].{k}': required non-empty string{hint}")
                         ok = False
                 if ok:
                     demos.append(Demo(str(x["input"]), str(x["output"])))

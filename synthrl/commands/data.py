@@ -1,0 +1,204 @@
+"""Data commands: ingest documents, retrieve passages, generate samples.
+
+    synthrl ingest demo assets/corpus/demo_addition
+    synthrl retrieve demo "library book count" -k 3 --mode hybrid
+    synthrl generate demo --task assets/tasks/demo_addition.yaml --n 20 --votes 4
+    synthrl generate demo --n 500 --teacher-backend openai --teacher-model gpt-4o-mini \\
+        --teacher-url https://api.openai.com/v1 --teacher-key-env OPENAI_API_KEY
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "ingest", help="add documents (files or folders) to a run's library",
+        description="Read .txt .md .pdf .html .docx .jsonl .csv files into the run's document library. "
+                    "Unchanged files are skipped, changed files replace their chunks, unreadable files are "
+                    "reported by name and skipped. Exit 0 when anything usable was ingested, 1 when every "
+                    "file failed.")
+    p.add_argument("run", metavar="RUN", help="run name or run folder (created if missing)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    p.add_argument("--text-column", default=None, help="column holding the text in .csv/.jsonl files "
+                   "(default: text, content or passage)")
+    p.add_argument("--chunk-size", type=int, default=512, help="chunk size in tokens (default 512)")
+    p.add_argument("--chunk-overlap", type=int, default=64, help="overlap between chunks in tokens (default 64)")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("retrieve", help="search a run's documents",
+                       description="Print the passages a query retrieves, with scores and sources.")
+    p.add_argument("run", metavar="RUN", help="run name or run folder")
+    p.add_argument("query", help="what to search for")
+    p.add_argument("-k", type=int, default=5, help="passages to return (default 5)")
+    p.add_argument("--mode", choices=("bm25", "dense", "hybrid"), default="hybrid",
+                   help="bm25, dense (MiniLM) or hybrid (reciprocal rank fusion; default)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_retrieve)
+
+    p = sub.add_parser(
+        "generate", help="teacher writes and verifies samples (stage 1)",
+        description="The teacher writes N samples grounded in the run's documents, each verified by a "
+                    "majority of K teacher votes. Interrupted runs resume where they stopped.")
+    p.add_argument("run", metavar="RUN", help="run name or run folder")
+    p.add_argument("--task", metavar="FILE", help="task definition (saved into the run); default: the run's own")
+    p.add_argument("--n", type=int, default=None, help="samples to have in the run (default 50)")
+    p.add_argument("--votes", type=int, default=None, help="teacher votes per sample (default 16)")
+    p.add_argument("--concurrency", type=int, default=None, help="teacher requests in flight (default 8)")
+    p.add_argument("--temperature", type=float, default=None, help="teacher temperature (default 0.7)")
+    p.add_argument("--max-tokens", type=int, default=None, help="longest teacher reply (default 1024)")
+    p.add_argument("--keywords", default=None, help="comma-separated retrieval keywords (override the teacher's)")
+    p.add_argument("--mode", dest="retrieval_mode", choices=("bm25", "dense", "hybrid"), default=None,
+                   help="passage retrieval mode (default hybrid)")
+    p.add_argument("--seed", type=int, default=None, help="sampling seed")
+    add_teacher_args(p)
+    p.set_defaults(func=cmd_generate)
+
+
+def add_teacher_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("teacher (default: the bundled model, for demos only)")
+    g.add_argument("--teacher-backend", default=None, help="transformers | openai | vllm")
+    g.add_argument("--teacher-model", default=None, help="model name, folder or 'bundled'")
+    g.add_argument("--teacher-url", default=None, help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1")
+    g.add_argument("--teacher-key-env", default=None,
+                   help="NAME of the environment variable holding the API key (never the key itself)")
+
+
+def _open_store(run: str, create: bool = True):
+    from ..cli import UserError
+    from ..store import RunStore
+
+    try:
+        return RunStore.open(run, create=create)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+
+
+# -- ingest --------------------------------------------------------------------------------------
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from ..cli import UserError
+    from ..retrieval import ingest
+
+    store = _open_store(args.run)
+    try:
+        report = ingest(store, args.paths, text_column=args.text_column, chunk_size=args.chunk_size,
+                        chunk_overlap=args.chunk_overlap)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    for f in report.files:
+        if f.status == "failed":
+            print(f"FAILED     {f.path}: {f.reason}")
+        elif f.status == "unchanged":
+            print(f"unchanged  {f.path}")
+        else:
+            print(f"{f.status:<10} {f.path}: {f.chunks} chunks")
+    print(f"{report.summary()}; the run now holds {store.status()['chunks']} chunks")
+    return 0 if report.ok else 1
+
+
+# -- retrieve ---------------------------------------------------------------------------------------
+def cmd_retrieve(args: argparse.Namespace) -> int:
+    from ..cli import UserError
+    from ..retrieval import RetrievalError, get_retriever
+
+    if args.k < 1:
+        raise UserError(f"-k must be at least 1, got {args.k}")
+    store = _open_store(args.run, create=False)
+    try:
+        passages = get_retriever(store, mode=args.mode).retrieve(args.query, k=args.k)
+    except RetrievalError as e:
+        raise UserError(str(e)) from None
+    if args.json:
+        print(json.dumps([{"chunk_id": p.chunk_id, "score": p.score, "source": p.source, "page": p.page,
+                           "row": p.row, "text": p.text} for p in passages], indent=2))
+        return 0
+    for i, p in enumerate(passages, 1):
+        where = p.source + (f" p.{p.page}" if p.page is not None else "") + (f" row {p.row}" if p.row else "")
+        print(f"[{i}] score {p.score:.4f}  {where}  ({p.chunk_id})")
+        print("    " + p.text.strip()[:400].replace("\n", "\n    "))
+    if not passages:
+        print("no passages found")
+    return 0
+
+
+# -- generate ---------------------------------------------------------------------------------------
+def teacher_spec(args: argparse.Namespace, store=None):
+    """The teacher ModelSpec from flags, else the run's stored config, else the bundled model."""
+    from ..backends.spec import ModelSpec
+    from ..cli import UserError
+
+    flags = {"backend": args.teacher_backend, "model": args.teacher_model, "base_url": args.teacher_url,
+             "api_key_env": args.teacher_key_env}
+    given = {k: v for k, v in flags.items() if v is not None}
+    base: dict = {}
+    if store is not None and not given:
+        rc = store.get_config("run_config") or {}
+        if isinstance(rc, dict) and isinstance(rc.get("teacher"), dict):
+            base = dict(rc["teacher"])
+    if given.get("base_url") and "backend" not in given:
+        given["backend"] = "openai"
+    try:
+        return ModelSpec.from_dict({**base, **given})
+    except ValueError as e:
+        raise UserError(f"teacher: {e}") from None
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from ..backends.spec import load_model
+    from ..cli import UserError
+    from ..stages.generate import GenerateConfig, GenerationError, bundled_teacher_note, generate
+    from ..task import load_task
+
+    store = _open_store(args.run)
+    if args.task:
+        task = load_task(args.task)
+        store.save_task(task)
+    else:
+        task = store.load_task()
+    values = {k: getattr(args, k) for k in ("n", "votes", "concurrency", "temperature", "max_tokens", "seed",
+                                            "keywords", "retrieval_mode") if getattr(args, k) is not None}
+    try:
+        config = GenerateConfig(**values)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    store.set_config("generate_config", config.to_dict())
+    spec = teacher_spec(args, store)
+    if spec.is_bundled:
+        note = bundled_teacher_note()
+        print(f"note: {note}", file=sys.stderr)
+    teacher = load_model(spec, on_event=lambda level, msg: store.log("generate", msg, level=level))
+    bar = _bar(config.n)
+    try:
+        report = generate(store, task, teacher, config, progress=bar.update_to, bundled=spec.is_bundled)
+    except GenerationError as e:
+        raise UserError(str(e)) from None
+    finally:
+        bar.close()
+        teacher.close()
+    print(f"{task.name}: {report.summary()}")
+    print(f"keywords: {', '.join(report.keywords)}")
+    if report.parse_failures or report.teacher_failures:
+        print(f"failures are kept with the raw replies: synthrl status {store.name} (parse_failures) "
+              "or the Data tab")
+    return 0
+
+
+class _Bar:
+    def __init__(self, total: int):
+        from tqdm import tqdm
+
+        self.t = tqdm(total=total, desc="generate", unit="sample", file=sys.stderr, dynamic_ncols=True)
+
+    def update_to(self, done: int, total: int) -> None:
+        self.t.total = total
+        self.t.n = done
+        self.t.refresh()
+
+    def close(self) -> None:
+        self.t.close()
+
+
+def _bar(total: int) -> _Bar:
+    return _Bar(total)

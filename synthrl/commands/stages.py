@@ -1,0 +1,292 @@
+"""Stage commands: measure, adapt, select, export, and `run` (the whole loop).
+
+    synthrl run --task assets/tasks/demo_addition.yaml --docs assets/corpus/demo_addition --profile tiny --run demo
+    synthrl measure demo --samples 3,7 --rollouts 16
+    synthrl adapt demo --rounds 1
+    synthrl select demo --rule band --lo 0.1 --hi 0.6 --m 200
+    synthrl export demo --format hf
+
+Settings come from the run's recorded config (what `synthrl run` used), else the
+defaults; flags override them for this command.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..stages.select import RULES
+
+    p = sub.add_parser("measure", help="student pass rates: 1 greedy + L sampled answers per sample",
+                       description="Measure the student's pass rate on the run's verified samples. Already "
+                                   "measured samples are skipped; --samples re-measures the given ones.")
+    p.add_argument("run", metavar="RUN", help="run name or folder")
+    p.add_argument("--samples", default=None, metavar="IDS", help="comma-separated sample ids to (re-)measure")
+    p.add_argument("--rollouts", type=int, default=None, metavar="L", help="sampled answers per sample (paper: 64)")
+    p.add_argument("--temperature", type=float, default=None, help="sampling temperature (paper: 0.7)")
+    p.add_argument("--max-tokens", type=int, default=None, help="longest student answer in tokens")
+    p.add_argument("--batch-size", type=int, default=None, help="rollouts per backend call")
+    p.add_argument("--sequential", action="store_true", default=None,
+                   help="stop sampling a sample once its selection decision is settled")
+    p.add_argument("--remeasure", action="store_true", help="measure already-measured samples again")
+    add_student_args(p)
+    p.set_defaults(func=cmd_measure)
+
+    p = sub.add_parser("adapt", help="rewrite solved samples harder and unsolved ones easier, verify, measure")
+    p.add_argument("run", metavar="RUN", help="run name or folder")
+    p.add_argument("--rounds", type=int, default=None, help="adaptation rounds (paper: 1)")
+    p.add_argument("--votes", type=int, default=None, help="teacher votes per rewrite (paper: 16)")
+    p.add_argument("--rollouts", type=int, default=None, metavar="L", help="student answers per rewrite")
+    add_student_args(p)
+    _add_teacher_args(p)
+    p.set_defaults(func=cmd_adapt)
+
+    p = sub.add_parser("select", help="choose the training set by pass rate",
+                       description="paper: hardest solvable first (score p if p>0 else 1, keep the first M); "
+                                   "band: lo <= p <= hi; top: most reward variance; easy / hard / all: ablations.")
+    p.add_argument("run", metavar="RUN", help="run name or folder")
+    p.add_argument("--rule", choices=RULES, default=None, help="selection rule (default: paper)")
+    p.add_argument("--m", type=int, default=None, metavar="M", help="samples to keep (paper: 500)")
+    p.add_argument("--lo", type=float, default=None, help="band/top: lowest pass rate kept")
+    p.add_argument("--hi", type=float, default=None, help="band/top: highest pass rate kept")
+    p.add_argument("--drop-unsolved", action="store_true", default=None,
+                   help="paper: drop never-solved samples instead of ranking them last")
+    p.add_argument("--model-version", default=None, help="whose pass rates (default: the most measured student)")
+    p.set_defaults(func=cmd_select)
+
+    p = sub.add_parser("export", help="write a selection as JSONL, Parquet or a HF dataset (TRL-ready)")
+    p.add_argument("run", metavar="RUN", help="run name or folder")
+    p.add_argument("--format", choices=("jsonl", "parquet", "hf"), default="jsonl", help="output format")
+    p.add_argument("--out", default=None, metavar="PATH", help="where to write (default: <run>/exports/)")
+    p.add_argument("--selection", type=int, default=None, metavar="ID", help="selection id (default: the latest)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("run", help="the whole loop: ingest, generate, measure, adapt, select, train, evaluate",
+                       description="Run the loop into one run folder. Resumable: run the same command again "
+                                   "after an interruption and it continues where it stopped.")
+    p.add_argument("--task", default=None, metavar="FILE", help="task definition (needed to start a run)")
+    p.add_argument("--docs", nargs="*", default=[], metavar="PATH", help="documents or folders to ground samples in")
+    p.add_argument("--config", default=None, metavar="FILE", help="run config YAML (see synthrl/config.py)")
+    p.add_argument("--profile", choices=("tiny", "paper"), default=None,
+                   help="tiny: minutes on a CPU with the bundled model; paper: the paper's settings")
+    p.add_argument("--run", default=None, metavar="NAME", help="run name or folder (default: the task's name)")
+    p.add_argument("--until", default=None, metavar="STAGE",
+                   help="stop after this stage (ingest, generate, measure, adapt, select, train, evaluate)")
+    p.add_argument("--benchmark", default=None, metavar="FILE", help="held-out JSONL for the evaluate stage")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override one setting, e.g. --set measure.rollouts=16 (repeatable)")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.set_defaults(func=cmd_run)
+
+
+# -- shared helpers ---------------------------------------------------------------------------
+def add_student_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("student (default: the run's recorded student, else the bundled model)")
+    g.add_argument("--student-backend", default=None, help="transformers | openai | vllm")
+    g.add_argument("--student-model", default=None, help="folder, hub id in the local cache, or 'bundled'")
+    g.add_argument("--student-url", default=None, help="OpenAI-compatible base URL")
+    g.add_argument("--student-key-env", default=None,
+                   help="NAME of the environment variable holding the API key (never the key itself)")
+
+
+def _add_teacher_args(p: argparse.ArgumentParser) -> None:
+    try:
+        from .data import add_teacher_args
+    except ImportError:  # pragma: no cover - the data commands ship with synthrl
+        return
+    add_teacher_args(p)
+
+
+def _user_error(e: Exception):
+    from ..cli import UserError
+
+    return UserError(str(e))
+
+
+def _open(run: str, create: bool = False):
+    from ..store import RunStore
+
+    try:
+        return RunStore.open(run, create=create)
+    except ValueError as e:
+        raise _user_error(e) from None
+
+
+def _run_config(store):
+    """The run's recorded config, else the defaults (the paper's stage settings, bundled models)."""
+    from ..config import ConfigError, RunConfig
+
+    stored = store.get_config("run_config")
+    try:
+        return RunConfig.from_dict(stored, source=f"{store.name}/run.db") if stored else RunConfig.from_profile("paper")
+    except ConfigError as e:
+        raise _user_error(e) from None
+
+
+def _patched(section, **values):
+    import dataclasses
+
+    given = {k: v for k, v in values.items() if v is not None}
+    try:
+        return dataclasses.replace(section, **given) if given else section
+    except (ValueError, TypeError) as e:
+        raise _user_error(e) from None
+
+
+def _spec(role: str, args: argparse.Namespace, fallback):
+    from ..backends.spec import ModelSpec
+
+    flags = {"backend": getattr(args, f"{role}_backend", None), "model": getattr(args, f"{role}_model", None),
+             "base_url": getattr(args, f"{role}_url", None), "api_key_env": getattr(args, f"{role}_key_env", None)}
+    given = {k: v for k, v in flags.items() if v is not None}
+    if not given:
+        return fallback
+    if given.get("base_url") and "backend" not in given:
+        given["backend"] = "openai"
+    try:
+        return ModelSpec.from_dict(given)
+    except ValueError as e:
+        raise _user_error(f"{role}: {e}") from None
+
+
+def _load(spec, store, role: str):
+    from ..backends.spec import load_model
+
+    return load_model(spec, on_event=lambda level, msg: store.log(role, msg, level=level))
+
+
+def _ids(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        ids = [int(x) for x in text.replace(" ", "").split(",") if x]
+    except ValueError:
+        raise _user_error(f"--samples must be comma-separated sample ids, e.g. 3,7,12; got {text!r}") from None
+    if not ids:
+        raise _user_error("--samples is empty")
+    return ids
+
+
+# -- commands ------------------------------------------------------------------------------------
+def cmd_measure(args: argparse.Namespace) -> int:
+    from ..stages.measure import measure
+
+    store = _open(args.run)
+    task = store.load_task()
+    cfg = _run_config(store)
+    mcfg = _patched(cfg.measure, rollouts=args.rollouts, temperature=args.temperature, max_tokens=args.max_tokens,
+                    batch_size=args.batch_size, sequential=args.sequential,
+                    remeasure=True if args.remeasure else None)
+    student = _load(_spec("student", args, cfg.student), store, "student")
+    try:
+        rep = measure(store, task, student, mcfg, sample_ids=_ids(args.samples), progress=print,
+                      select_config=cfg.select)
+    except ValueError as e:
+        raise _user_error(e) from None
+    finally:
+        student.close()
+    print(f"{rep.measured} measured, {rep.skipped} skipped; mean pass rate {rep.mean_pass_rate:.3f} "
+          f"({rep.model_version})")
+    return 0
+
+
+def cmd_adapt(args: argparse.Namespace) -> int:
+    from ..backends.spec import BUNDLED_TEACHER_NOTE
+    from ..stages.adapt import adapt
+
+    store = _open(args.run)
+    task = store.load_task()
+    cfg = _run_config(store)
+    acfg = _patched(cfg.adapt, rounds=args.rounds)
+    vcfg = _patched(cfg.verify, votes=args.votes)
+    mcfg = _patched(cfg.measure, rollouts=args.rollouts)
+    teacher_spec = _spec("teacher", args, cfg.teacher)
+    if teacher_spec.is_bundled:
+        print(f"note: {BUNDLED_TEACHER_NOTE}", file=sys.stderr)
+    student_spec = _spec("student", args, cfg.student)
+    teacher = _load(teacher_spec, store, "teacher")
+    student = teacher if student_spec == teacher_spec else _load(student_spec, store, "student")
+    try:
+        for r in range(acfg.rounds):
+            rep = adapt(store, task, teacher, student, acfg, round=r, verify_config=vcfg, measure_config=mcfg,
+                        progress=print, select_config=cfg.select)
+            print(f"round {rep.round}: {rep.harder} harder, {rep.easier} easier, {rep.failures} unparseable, "
+                  f"{rep.verified} verified, {rep.dropped} dropped")
+    except ValueError as e:
+        raise _user_error(e) from None
+    finally:
+        teacher.close()
+        student.close()
+    return 0
+
+
+def cmd_select(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from ..stages.select import SelectConfig, select_report
+
+    store = _open(args.run)
+    cfg = _run_config(store)
+    base = cfg.select
+    if args.rule is not None and args.rule != base.rule:
+        base = SelectConfig(rule=args.rule, m=base.m)  # a new rule starts from that rule's defaults
+    try:
+        scfg = dataclasses.replace(base, **{k: v for k, v in dict(
+            m=args.m, lo=args.lo, hi=args.hi, drop_unsolved=args.drop_unsolved,
+            model_version=args.model_version).items() if v is not None})
+        rep = select_report(store, scfg, progress=print)
+    except (ValueError, TypeError) as e:
+        raise _user_error(e) from None
+    print(f"selection {rep.selection_id}: {rep.selected} samples (of {rep.candidates} candidates); "
+          f"export it with `synthrl export {store.name} --format hf`")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..export import ExportError, export_selection
+
+    store = _open(args.run)
+    try:
+        path = export_selection(store, args.format, args.out, selection_id=args.selection)
+    except ExportError as e:
+        raise _user_error(e) from None
+    n = store.latest_selection()["n"] if args.selection is None else None
+    print(f"wrote {path}" + (f" ({n} rows)" if n is not None else ""))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ..config import ConfigError, RunConfig, load_config
+    from ..pipeline import PipelineError, run_pipeline, stages_until
+    from ..store import RunStore
+    from ..task import load_task
+
+    run = args.run
+    if run is None:
+        if not args.task:
+            raise _user_error("give --run NAME to continue a run, or --task FILE to start one")
+        run = load_task(args.task).name
+    try:
+        stages = stages_until(args.until) if args.until else None
+        store = RunStore.open(run)
+        stored = store.get_config("run_config")
+        store.close()
+        # settings: a config file, else a (changed) profile, else what the run recorded, else tiny
+        if args.config:
+            config = load_config(args.config, profile=args.profile)
+        elif args.profile and (stored is None or stored.get("profile") != args.profile):
+            config = RunConfig.from_profile(args.profile)
+        elif stored is not None:
+            config = RunConfig.from_dict(stored, source=f"{run}/run.db")
+        else:
+            config = RunConfig.from_profile("tiny")
+        config = config.with_overrides(list(args.set) + ([f"benchmark={args.benchmark}"] if args.benchmark else []))
+        if args.print_config:
+            print(config.to_yaml(), end="")
+            return 0
+        run_pipeline(run, task_path=args.task, docs=args.docs, config=config, profile=config.profile,
+                     stages=stages, progress=lambda msg: print(msg, flush=True))
+    except (ConfigError, PipelineError) as e:
+        raise _user_error(e) from None
+    return 0

@@ -1,0 +1,159 @@
+"""Training and evaluation commands.
+
+    synthrl train demo --profile tiny                 # this command is the subprocess the UI launches
+    synthrl train demo --resume                       # continue from the newest checkpoint
+    accelerate launch --config_file assets/accelerate/ddp.yaml -m synthrl.cli train demo
+    synthrl eval demo --benchmark assets/benchmarks/demo_addition.jsonl --model base --limit 20
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="RL-train the student on the run's latest selection (GRPO or PPO)",
+        description=("Train the run's student with TRL (GRPO or PPO) on its latest selection, the task's checker "
+                     "as reward. Metrics, sample rollouts and progress go to the run store; checkpoints to "
+                     "<run>/checkpoints. SIGTERM saves a checkpoint and exits 0; --resume continues. "
+                     "Runs under `accelerate launch` unchanged (see assets/accelerate)."),
+    )
+    p.add_argument("run", metavar="RUN", help="run name or run folder")
+    p.add_argument("--algo", choices=("grpo", "ppo"), help="RL algorithm (default grpo)")
+    p.add_argument("--config", metavar="FILE", help="YAML with training settings (TrainConfig fields, or a run "
+                                                    "config with a 'train' section)")
+    p.add_argument("--profile", choices=("paper", "tiny"), help="start from the paper's settings or a tiny CPU run")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    p.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps")
+    p.add_argument("--lora", action="store_true", help="train LoRA adapters (merged into the final model)")
+    p.add_argument("--model", metavar="PATH", help="student to train: 'bundled', a folder or an id "
+                                                   "(default: the run's student)")
+    p.add_argument("--use-vllm", action="store_true", help="generate rollouts with vLLM (GRPO, NVIDIA GPU)")
+    p.add_argument("--vllm-mode", choices=("colocate", "server"), help="vLLM in this process or a trl vllm-serve")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "eval", help="greedy accuracy on a benchmark JSONL (base vs trained side by side)",
+        description=("Evaluate a model of the run on a JSONL benchmark (one {question, answer} object per line) "
+                     "with greedy decoding and the task's checker; prints accuracy with a Wilson 95%% CI and, "
+                     "when both exist, base vs trained side by side."),
+    )
+    p.add_argument("run", metavar="RUN", help="run name or run folder")
+    p.add_argument("--benchmark", required=True, metavar="FILE", help="benchmark JSONL file")
+    p.add_argument("--model", default="latest", metavar="base|latest|PATH",
+                   help="base (the run's student), latest (newest trained; default) or a model folder")
+    p.add_argument("--limit", type=int, metavar="N", help="evaluate the first N items only")
+    p.add_argument("--max-tokens", type=int, default=512, metavar="N", help="max new tokens per answer")
+    p.add_argument("--batch-size", type=int, default=16, metavar="N", help="questions per generate call")
+    p.add_argument("--question-field", default="question", metavar="F", help="JSON field holding the question")
+    p.add_argument("--answer-field", default="answer", metavar="F", help="JSON field holding the answer")
+    p.add_argument("--skip-bad-lines", action="store_true", help="evaluate the good lines, report the bad ones")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_eval)
+
+
+def _open_store(run: str):
+    from ..cli import UserError
+    from ..store import RunStore
+
+    try:
+        return RunStore.open(run, create=False)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+
+
+def train_config_from_args(args: argparse.Namespace):
+    """Profile (or the store's last settings) <- --config file <- command-line flags."""
+    from ..stages.train import TrainConfig
+
+    cfg = TrainConfig.profile(args.profile) if args.profile else TrainConfig()
+    if args.config:
+        cfg = TrainConfig.from_yaml(args.config, base=cfg)
+    flags = {"algo": args.algo, "max_steps": args.max_steps, "model": args.model, "vllm_mode": args.vllm_mode}
+    changes = {k: v for k, v in flags.items() if v is not None}
+    if args.lora:
+        changes["lora"] = True
+    if args.use_vllm:
+        changes["use_vllm"] = True
+    return TrainConfig.from_dict(changes, source="command line", base=cfg)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..cli import UserError
+    from ..stages.train import TrainError, train
+
+    store = _open_store(args.run)
+    try:
+        config = train_config_from_args(args)
+        report = train(store, config, resume=args.resume)
+    except TrainError as e:
+        raise UserError(str(e)) from None
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:
+        return 0
+    if args.json:
+        import dataclasses
+
+        print(json.dumps(dataclasses.asdict(report), indent=2, default=str))
+        return 0
+    how = "stopped (checkpoint saved; continue with --resume)" if report.stopped else "finished"
+    print(f"{report.algo} {how} at step {report.steps}/{report.max_steps} in {report.seconds:.0f}s "
+          f"({report.train_samples} training prompts, {report.heldout_samples} held out)")
+    m = report.last_metrics
+    parts = [f"{k.split('/', 1)[1]} {m[k]:.4g}" for k in ("train/reward", "train/kl", "train/loss") if k in m]
+    if report.heldout_accuracy is not None:
+        parts.append(f"held-out accuracy {report.heldout_accuracy:.3f}")
+    if parts:
+        print("last: " + ", ".join(parts))
+    print(f"model: {report.final_model or report.checkpoint}")
+    return 0
+
+
+def _fmt_eval(e: dict) -> str:
+    return (f"{e['accuracy'] * 100:5.1f}%  ({e['n_correct']}/{e['n']}, 95% CI "
+            f"{e['ci_low'] * 100:.1f}-{e['ci_high'] * 100:.1f}%)")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ..cli import UserError
+    from ..stages.evaluate import EvalConfig, EvalError, compare, evaluate, latest_pair
+
+    store = _open_store(args.run)
+    task = store.load_task()
+    try:
+        config = EvalConfig(question_field=args.question_field, answer_field=args.answer_field, limit=args.limit,
+                            max_tokens=args.max_tokens, batch_size=args.batch_size,
+                            skip_bad_lines=args.skip_bad_lines)
+        eid = evaluate(store, task, args.model, args.benchmark, config)
+    except EvalError as e:
+        raise UserError(str(e)) from None
+    this = next(e for e in store.evaluations() if e["id"] == eid)
+    base, trained = latest_pair(store, args.benchmark)
+    cmp = compare(store, base["id"], trained["id"]) if base and trained else None
+    if args.json:
+        out = {"evaluation": this, "base": base, "trained": trained}
+        if cmp:
+            out["comparison"] = {"n": cmp.n, "base_accuracy": cmp.base_accuracy,
+                                 "trained_accuracy": cmp.trained_accuracy, "fixed": list(cmp.fixed),
+                                 "broken": list(cmp.broken), "both_right": cmp.both_right,
+                                 "both_wrong": cmp.both_wrong}
+        print(json.dumps(out, indent=2, default=str))
+        return 0
+    print(f"{Path(args.benchmark).name}: {this['model']}: {_fmt_eval(this)}")
+    if cmp:
+        print(f"  base     {_fmt_eval(base)}")
+        print(f"  trained  {_fmt_eval(trained)}   [{trained['model']}]")
+        print(f"  on the {cmp.n} items both answered: {len(cmp.fixed)} fixed, {len(cmp.broken)} broken, "
+              f"{cmp.both_right} right in both, {cmp.both_wrong} wrong in both")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from ..cli import main
+
+    sys.exit(main(["train", *sys.argv[1:]]))

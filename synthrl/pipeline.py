@@ -1,0 +1,274 @@
+"""The whole loop in one call, resumable.
+
+ingest -> generate (+ verify) -> measure -> adapt -> select [-> train -> evaluate]
+
+Each stage first looks at what the run store already holds and only does what
+is missing, so running the pipeline again after a crash, a kill or Ctrl-C
+continues where it stopped; running it on a finished run does nothing.
+
+    run_pipeline("demo", task_path="assets/tasks/demo_addition.yaml",
+                 docs=["assets/corpus/demo_addition"], profile="tiny")
+    run_pipeline("demo", stages=["measure", "adapt", "select"])   # later, more of the same run
+
+The config used is recorded in the store (key "run_config"; model specs hold the
+NAME of an API key's variable, never a key), and every stage logs start and end
+events under "pipeline".
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .config import RunConfig, load_config
+
+STAGES = ("ingest", "generate", "measure", "adapt", "select", "train", "evaluate")
+Progress = Callable[[str], None]
+
+
+class PipelineError(RuntimeError):
+    """The pipeline cannot start or go on; the message says what to fix."""
+
+
+@dataclass
+class PipelineReport:
+    run: str
+    stages: list[str] = field(default_factory=list)   # stages that ran (did work or checked they had none)
+    skipped: list[str] = field(default_factory=list)  # stages not run, with why
+    selection_id: int | None = None
+    export: str | None = None
+    seconds: float = 0.0
+
+
+def stages_until(stage: str) -> list[str]:
+    """The stages up to and including `stage` (for --until)."""
+    if stage not in STAGES:
+        raise PipelineError(f"unknown stage {stage!r}: choose one of {', '.join(STAGES)}")
+    return list(STAGES[: STAGES.index(stage) + 1])
+
+
+class _Models:
+    """Loads teacher and student on first use; the same spec is loaded once and shared."""
+
+    def __init__(self, config: RunConfig, store, say: Progress):
+        self.config, self.store, self.say = config, store, say
+        self._cache: dict[str, object] = {}
+
+    def _load(self, role: str):
+        from .backends.spec import load_model
+
+        spec = getattr(self.config, role)
+        key = repr(sorted(spec.to_dict().items()))
+        if key not in self._cache:
+            self.say(f"loading the {role} ({spec.describe()})")
+            self._cache[key] = load_model(spec, on_event=lambda level, msg: self.store.log(role, msg, level=level))
+        return self._cache[key]
+
+    @property
+    def teacher(self):
+        return self._load("teacher")
+
+    @property
+    def student(self):
+        return self._load("student")
+
+    def close(self) -> None:
+        for m in self._cache.values():
+            try:
+                m.close()
+            except Exception:
+                pass
+        self._cache.clear()
+
+
+def _resolve_config(store, config, profile: str | None, say: Progress) -> RunConfig:
+    stored = store.get_config("run_config")
+    if config is not None:
+        cfg = config if isinstance(config, RunConfig) else load_config(config, profile=profile)
+    elif stored is not None:
+        cfg = RunConfig.from_dict(stored, source=f"{store.name}/run.db (run_config)")
+        if profile and profile != cfg.profile:
+            say(f"note: run {store.name} was started with profile {cfg.profile!r}; continuing with it "
+                f"(give --config to change settings)")
+    else:
+        cfg = RunConfig.from_profile(profile or "tiny")
+    return cfg
+
+
+def run_pipeline(run, task_path: str | os.PathLike | None = None, docs: Iterable[str | os.PathLike] = (),
+                 config: RunConfig | str | os.PathLike | None = None, profile: str | None = "tiny",
+                 stages: Iterable[str] | None = None, progress: Progress | None = print) -> PipelineReport:
+    """Run (or continue) the loop on run `run` (a name or a folder); see the module doc.
+
+    task_path: the task definition (needed the first time; later the run's snapshot is used).
+    config: a RunConfig or a YAML file; default: the config the run was started with, else `profile`.
+    stages: which stages to run (default all; train/evaluate only when the config enables them).
+    """
+    from .store import RunStore
+    from .task import load_task
+
+    say = progress or (lambda msg: None)
+    t0 = time.time()
+    store = RunStore.open(run)
+    report = PipelineReport(run=store.name)
+    wanted = list(STAGES) if stages is None else list(stages)
+    for s in wanted:
+        if s not in STAGES:
+            raise PipelineError(f"unknown stage {s!r}: choose from {', '.join(STAGES)}")
+
+    # the task: given (first run, or the same task again) or the run's snapshot
+    if task_path is not None:
+        task = load_task(task_path)
+        held = store.get_config("task")
+        if held is not None and held != task.to_dict():
+            if held.get("name") != task.name or store.count_samples() > 0:
+                raise PipelineError(
+                    f"run {store.name} already holds task {held.get('name')!r} with different settings; "
+                    f"start a new run (--run NAME) or continue this one without --task")
+        store.save_task(task)
+    else:
+        task = store.load_task()
+
+    cfg = _resolve_config(store, config, profile, say)
+    store.set_config("run_config", cfg.to_dict())
+    store.set_config("student", cfg.student.to_dict())
+    store.log("pipeline", f"pipeline started: {cfg.describe()}; stages {', '.join(wanted)}", stages=wanted)
+    say(f"run {store.name} ({store.dir}): task {task.name}; {cfg.describe()}")
+    if cfg.teacher.is_bundled and any(s in wanted for s in ("generate", "adapt")):
+        from .backends.spec import BUNDLED_TEACHER_NOTE
+
+        say(f"note: {BUNDLED_TEACHER_NOTE}")
+
+    models = _Models(cfg, store, say)
+    done_stages = 0
+    try:
+        for stage in wanted:
+            why_not = _skip_reason(stage, cfg, docs, store)
+            if why_not:
+                report.skipped.append(f"{stage}: {why_not}")
+                say(f"[{stage}] skipped: {why_not}")
+                continue
+            store.set_progress("pipeline", done_stages, len(wanted), "running", f"stage {stage}")
+            store.log("pipeline", f"stage {stage} started", name=stage)
+            t = time.time()
+            say(f"[{stage}]")
+            _run_stage(stage, store, task, cfg, docs, models, say, report)
+            done_stages += 1
+            report.stages.append(stage)
+            store.log("pipeline", f"stage {stage} finished in {time.time() - t:.1f}s", name=stage,
+                      seconds=time.time() - t)
+    except BaseException as e:
+        state = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+        store.set_progress("pipeline", done_stages, len(wanted), state, f"{type(e).__name__}: {e}"[:300])
+        store.log("pipeline", f"pipeline {state}: {type(e).__name__}: {e}; run it again to resume",
+                  level="error")
+        raise
+    finally:
+        models.close()
+    report.seconds = time.time() - t0
+    store.set_progress("pipeline", len(wanted), len(wanted), "done", f"finished in {report.seconds:.0f}s")
+    store.log("pipeline", f"pipeline finished in {report.seconds:.1f}s", stages=report.stages,
+              skipped=report.skipped)
+    say(f"done in {report.seconds:.0f}s: `synthrl status {store.name}` shows the run")
+    return report
+
+
+def _skip_reason(stage: str, cfg: RunConfig, docs, store) -> str | None:
+    if stage == "ingest" and not docs:
+        return "no documents given (--docs)"
+    if stage == "adapt" and cfg.adapt.rounds == 0:
+        return "adapt.rounds is 0"
+    if stage == "train" and cfg.train is None:
+        return "training is off in the config (train: null)"
+    if stage == "evaluate":
+        if cfg.evaluate is None:
+            return "evaluation is off in the config (evaluate: null)"
+        if not cfg.benchmark:
+            return "no benchmark given (--benchmark FILE or benchmark: in the config)"
+    return None
+
+
+def _run_stage(stage: str, store, task, cfg: RunConfig, docs, models: _Models, say: Progress,
+               report: PipelineReport) -> None:
+    if stage == "ingest":
+        from .retrieval import ingest
+
+        rep = ingest(store, list(docs), progress=lambda i, n, name: say(f"ingest: {i}/{n} {name}"))
+        say(f"ingest: {rep.summary()}")
+
+    elif stage == "generate":
+        from .stages.generate import COUNTED_STATUSES, generate
+        from .stages.verify import verify_samples
+
+        have = store.count_samples(round=0, origin="generated", status=COUNTED_STATUSES)
+        pending = store.samples(round=0, origin="generated", status="pending")
+        if have >= cfg.generate.n and not pending:
+            say(f"generate: the run already holds {have} of {cfg.generate.n} samples")
+            return
+        rep = generate(store, task, models.teacher, cfg.generate, verify_config=cfg.verify,
+                       progress=lambda done, total: say(f"generate: {done}/{total} samples"),
+                       bundled=cfg.teacher.is_bundled)
+        # generate verifies what it writes; anything still pending (a teacher hiccup) is retried here
+        left = [s.id for s in store.samples(round=0, status="pending")]
+        if left:
+            verify_samples(store, task, models.teacher, left, cfg.verify)
+        say(f"generate: {rep.summary()}")
+
+    elif stage == "measure":
+        from .stages.measure import measure
+        from .stages.select import CANDIDATE_STATUSES
+
+        version = _student_version(models)
+        measured = store.pass_rates(version)
+        todo = [s for s in store.samples(status=CANDIDATE_STATUSES) if s.id not in measured]
+        if not todo:
+            say(f"measure: all {len(measured)} candidates already measured")
+            return
+        measure(store, task, models.student, cfg.measure, progress=say, select_config=cfg.select)
+
+    elif stage == "adapt":
+        from .stages.adapt import adapt
+
+        for r in range(cfg.adapt.rounds):
+            adapt(store, task, models.teacher, models.student, cfg.adapt, round=r, verify_config=cfg.verify,
+                  measure_config=cfg.measure, progress=say, select_config=cfg.select)
+
+    elif stage == "select":
+        from .stages.select import select_report
+
+        sel = select_report(store, cfg.select, progress=say, reuse=True)
+        report.selection_id = sel.selection_id
+
+    elif stage == "train":
+        from .stages.train import checkpoints_dir, latest_checkpoint, train
+
+        final = checkpoints_dir(store) / "final"
+        if final.exists():
+            say(f"train: already trained ({final})")
+            return
+        resume = latest_checkpoint(checkpoints_dir(store)) is not None
+        rep = train(store, cfg.train, resume=resume)
+        say(f"train: {rep.steps} steps" + (f", model at {rep.final_model}" if rep.final_model else ""))
+
+    elif stage == "evaluate":
+        from .stages.evaluate import evaluate
+        from .stages.train import latest_model
+
+        bench = str(Path(cfg.benchmark).expanduser().resolve())
+        done = {(e["model"], e["benchmark"]) for e in store.evaluations()}
+        targets = ["base"] + (["latest"] if latest_model(store) else [])
+        for target in targets:
+            label = "base" if target == "base" else latest_model(store)
+            if (label, bench) in done:
+                say(f"evaluate: {target} already evaluated on {Path(bench).name}")
+                continue
+            eid = evaluate(store, task, target, bench, cfg.evaluate)
+            ev = next(e for e in store.evaluations() if e["id"] == eid)
+            say(f"evaluate: {target}: accuracy {ev['n_correct']}/{ev['n']} = {ev['accuracy']:.3f}")
+
+
+def _student_version(models: _Models) -> str:
+    s = models.student
+    return s.version or s.describe()

@@ -1,0 +1,179 @@
+"""Stage: select the training set by the student's pass rates.
+
+The paper's rule keeps the hardest samples the student can still sometimes
+solve: score = p if p > 0 else 1, sort ascending, keep the first M. Ablations
+keep the easiest, the hardest (unsolved included) or everything. Only verified
+or expert-accepted samples are candidates; rejected ones never are.
+
+    ids = select_ids({1: 0.0, 2: 0.25, 3: 0.75}, SelectConfig(m=2))   # -> [2, 3]
+    sel_id = select(store, SelectConfig(rule="band", lo=0.1, hi=0.6, m=200))
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Mapping
+
+RULES = ("paper", "band", "top", "easy", "hard", "all")
+CANDIDATE_STATUSES = ("verified", "accepted")
+SUSPECT_FLAG = "suspect_label"
+
+
+def _help(text: str, default):
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass
+class SelectConfig:
+    """Which pooled samples go to training."""
+
+    rule: str = _help(
+        "paper: hardest solvable first (score = p if p > 0 else 1, ascending); band: lo <= p <= hi, "
+        "hardest first; top: most reward variance p(1-p) first (the most GRPO signal); easy: highest p; "
+        "hard: lowest p, unsolved included; all: every candidate", "paper")
+    m: int | None = _help("how many samples to keep (paper: 500); ignored by rule 'all'; None keeps all", 500)
+    lo: float | None = _help("band/top: lowest pass rate kept (inclusive); None means p > 0", None)
+    hi: float | None = _help("band/top: highest pass rate kept (inclusive); None means p < 1", None)
+    drop_unsolved: bool = _help("paper: drop never-solved samples instead of putting them last "
+                                "(what the paper's code does)", False)
+    suspect_agreement: float = _help("flag 'suspect_label' on samples the student never solves whose "
+                                     "teacher agreement is below this (too hard, or a wrong label?)", 0.5)
+    model_version: str | None = _help("whose pass rates to use; default: the student version measured "
+                                      "on the most samples", None)
+
+    def __post_init__(self):
+        if self.rule not in RULES:
+            raise ValueError(f"select.rule: must be one of {', '.join(RULES)}, got {self.rule!r}")
+        if self.m is not None and (isinstance(self.m, bool) or not isinstance(self.m, int) or self.m < 1):
+            raise ValueError(f"select.m: must be a positive integer (or null for all), got {self.m!r}")
+        for name in ("lo", "hi"):
+            v = getattr(self, name)
+            if v is not None and not 0 <= v <= 1:
+                raise ValueError(f"select.{name}: must be a pass rate in [0, 1], got {v!r}")
+        if self.lo is not None and self.hi is not None and self.lo > self.hi:
+            raise ValueError(f"select: lo ({self.lo}) must not exceed hi ({self.hi})")
+        if not 0 <= self.suspect_agreement <= 1:
+            raise ValueError(f"select.suspect_agreement: must be in [0, 1], got {self.suspect_agreement!r}")
+
+    def describe(self) -> str:
+        parts = [self.rule]
+        if self.rule != "all" and self.m is not None:
+            parts.append(f"m={self.m}")
+        if self.rule in ("band", "top") and (self.lo is not None or self.hi is not None):
+            parts.append(f"[{'>0' if self.lo is None else self.lo}, {'<1' if self.hi is None else self.hi}]")
+        if self.rule == "paper" and self.drop_unsolved:
+            parts.append("drop-unsolved")
+        return " ".join(parts)
+
+
+def paper_score(p: float) -> float:
+    """The paper's selection score: p if the student ever solves it, else 1 (last)."""
+    return p if p > 0 else 1.0
+
+
+def _in_band(p: float, lo: float | None, hi: float | None) -> bool:
+    return (p > 0 if lo is None else p >= lo) and (p < 1 if hi is None else p <= hi)
+
+
+def select_ids(pass_rates: Mapping[int, float], config: SelectConfig) -> list[int]:
+    """The selected sample ids, best first, for pass rates {sample_id: p}. Ties break by id."""
+    items = sorted(pass_rates.items())
+    rule = config.rule
+    if rule == "all":
+        return [i for i, _ in items]
+    if rule == "paper":
+        pool = [(paper_score(p), i) for i, p in items if not (config.drop_unsolved and p == 0)]
+    elif rule == "band":
+        pool = [(p, i) for i, p in items if _in_band(p, config.lo, config.hi)]
+    elif rule == "top":
+        keep = [(i, p) for i, p in items
+                if config.lo is None and config.hi is None or _in_band(p, config.lo, config.hi)]
+        pool = [((-p * (1 - p), p), i) for i, p in keep]
+    elif rule == "easy":
+        pool = [(-p, i) for i, p in items]
+    elif rule == "hard":
+        pool = [(p, i) for i, p in items]
+    else:  # guarded by SelectConfig, but select_ids is public
+        raise ValueError(f"unknown selection rule {rule!r}")
+    ranked = [i for _, i in sorted(pool)]
+    return ranked if config.m is None else ranked[: config.m]
+
+
+def suspect_ids(pass_rates: Mapping[int, float], agreements: Mapping[int, float | None],
+                threshold: float) -> list[int]:
+    """Samples the student never solves AND the teacher barely agreed on: too hard, or a wrong label?"""
+    return sorted(i for i, p in pass_rates.items()
+                  if p == 0 and agreements.get(i) is not None and agreements[i] < threshold)
+
+
+# -- the stage ------------------------------------------------------------------------------
+def default_model_version(store) -> str | None:
+    """The student version measured on the most samples (latest on ties)."""
+    rows = store.query("SELECT model_version, count(*) AS n, max(at) AS at FROM pass_rates"
+                       " GROUP BY model_version ORDER BY n DESC, at DESC LIMIT 1")
+    return rows[0]["model_version"] if rows else None
+
+
+@dataclass(frozen=True)
+class SelectReport:
+    selection_id: int
+    rule: str
+    model_version: str | None
+    candidates: int
+    selected: int
+    unmeasured: int
+    suspects: int
+    mean_pass_rate: float
+    reused: bool = False
+
+
+def select(store, config: SelectConfig, progress=None, reuse: bool = False) -> int:
+    """Select from the run's candidates, store the selection and return its id. See `select_report`."""
+    return select_report(store, config, progress=progress, reuse=reuse).selection_id
+
+
+def select_report(store, config: SelectConfig, progress=None, reuse: bool = False) -> SelectReport:
+    """Select and store; with `reuse`, an identical latest selection over the same pool is returned instead."""
+    version = config.model_version or default_model_version(store)
+    if version is None:
+        raise ValueError(f"run {store.name} has no measured pass rates yet: run `synthrl measure {store.name}` first")
+    rates = store.pass_rates(version)
+    candidates = store.samples(status=CANDIDATE_STATUSES)
+    measured = {s.id: rates[s.id].rate for s in candidates if s.id in rates}
+    unmeasured = len(candidates) - len(measured)
+
+    # flag (and unflag) suspect labels, so the expert sees them in the sample table
+    agreements = {s.id: s.agreement for s in candidates}
+    suspects = set(suspect_ids(measured, agreements, config.suspect_agreement))
+    for s in candidates:
+        has = SUSPECT_FLAG in s.flags
+        if (s.id in suspects) != has:
+            flags = tuple(f for f in s.flags if f != SUSPECT_FLAG) + ((SUSPECT_FLAG,) if not has else ())
+            store.update_sample(s.id, flags=flags)
+
+    ids = select_ids(measured, config)
+    rule = asdict(config)
+    rule["model_version"] = version
+    # a fingerprint of the measured pool, so an identical re-run is recognised
+    pool = ",".join(f"{i}:{rates[i].n}:{rates[i].n_correct}" for i in sorted(measured))
+    rule["pool"] = f"{len(measured)} samples sha1:{hashlib.sha1(pool.encode()).hexdigest()[:12]}"
+    name = config.describe()
+    latest = store.latest_selection()
+    if reuse and latest is not None and latest["rule"] == rule:
+        sel_id, reused = latest["id"], True
+    else:
+        sel_id, reused = store.add_selection(name, rule, ids, model_version=version), False
+    chosen = [measured[i] for i in ids]
+    report = SelectReport(sel_id, config.rule, version, len(candidates), len(ids), unmeasured, len(suspects),
+                          sum(chosen) / len(chosen) if chosen else 0.0, reused)
+    if not reused:
+        store.log("select", f"selection {sel_id} ({name}): {len(ids)} of {len(measured)} measured candidates",
+                  **{"select/selected": len(ids), "select/candidates": len(candidates),
+                     "select/unmeasured": unmeasured, "select/suspect_labels": len(suspects),
+                     "select/mean_pass_rate": report.mean_pass_rate, "selection_id": sel_id})
+    if progress:
+        note = f" ({unmeasured} candidates not measured yet)" if unmeasured else ""
+        progress(f"select: {'kept' if reused else 'stored'} selection {sel_id} ({name}): {len(ids)} of "
+                 f"{len(measured)} samples, mean pass rate {report.mean_pass_rate:.2f}, "
+                 f"{len(suspects)} suspect labels{note}")
+    return report

@@ -1,0 +1,884 @@
+"""Stage 6: RL training of the student on the selected synthetic samples (TRL GRPO or PPO).
+
+The reward is the task's own answer checker (`scoring.make_reward`), applied to the
+completion only, so text in the prompt can never earn reward. Everything the trainer
+logs lands in the run store as `train/...` metrics, with a few sample rollouts and the
+step progress; checkpoints go to `<run>/checkpoints/checkpoint-N`, the final model to
+`<run>/checkpoints/final`. SIGTERM (the UI's Stop) saves a checkpoint and returns;
+`resume=True` continues from the newest complete checkpoint (by step number).
+
+    report = train(RunStore.open("demo"), TrainConfig.profile("tiny"))
+    report.final_model   # '<run>/checkpoints/final'
+
+The same function runs under `accelerate launch` (ddp / zero2 / zero3 configs in
+assets/accelerate); only the main process writes to the store.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import math
+import os
+import random
+import re
+import shutil
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from ..prompts import student_messages
+from ..records import Sample
+from ..store import RunStore
+
+ALGOS = ("grpo", "ppo")
+VLLM_MODES = ("colocate", "server")
+CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+FINAL_DIR = "final"
+# How many sample completions (with rewards) are stored per logged step.
+ROLLOUTS_PER_LOG = 4
+# Held-out greedy accuracy never uses more items than this (it runs inside training).
+HELDOUT_MAX = 64
+
+
+class TrainError(ValueError):
+    """A training setting or precondition the user can fix; raised before any compute."""
+
+
+@dataclass
+class TrainConfig:
+    """RL training settings. Defaults are the paper's; `TrainConfig.profile("tiny")` is a CPU smoke run.
+
+    per_device_batch counts completions (prompts x num_generations) per device per step,
+    as TRL does: the paper's 4 prompts x 16 rollouts is per_device_batch=64, num_generations=16.
+    """
+
+    algo: str = "grpo"                   # grpo | ppo
+    learning_rate: float = 1e-6
+    num_generations: int = 16            # rollouts per prompt (GRPO group size; PPO repeats each prompt)
+    temperature: float = 1.2
+    top_p: float = 0.8                   # GRPO only (TRL's PPO samples with top_p=1)
+    beta: float = 0.001                  # KL coefficient (GRPO beta, PPO kl_coef)
+    max_prompt_length: int = 2048        # longer prompts are left out (and reported)
+    max_completion_length: int = 2048
+    epochs: float = 5.0
+    max_steps: int | None = None         # overrides epochs when set
+    per_device_batch: int = 64
+    grad_accum: int = 1
+    lora: bool = False
+    lora_r: int = 16
+    seed: int = 0
+    save_steps: int = 50
+    eval_every: int = 50                 # held-out greedy accuracy every N steps (0: only at the end)
+    heldout_fraction: float = 0.1        # of the selection, kept out of training for train/heldout_accuracy
+    model: str | None = None             # None: the run's student ("bundled" if none); else "bundled", folder or id
+    use_vllm: bool = False
+    vllm_mode: str = "colocate"          # colocate | server (GRPO only)
+    ppo_epochs: int = 4                  # PPO optimisation epochs per batch of rollouts
+
+    def __post_init__(self):
+        problems = self.problems()
+        if problems:
+            raise TrainError("invalid training settings: " + "; ".join(problems))
+
+    def problems(self) -> list[str]:
+        p = []
+        if self.algo not in ALGOS:
+            p.append(f"algo must be one of {', '.join(ALGOS)}, got {self.algo!r}")
+        if not self.learning_rate > 0:
+            p.append(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.algo == "grpo" and self.num_generations < 2:
+            p.append(f"num_generations must be >= 2 for GRPO (advantages compare a group), got {self.num_generations}")
+        if self.num_generations < 1:
+            p.append(f"num_generations must be >= 1, got {self.num_generations}")
+        if not self.temperature > 0:
+            p.append(f"temperature must be > 0 (sampling), got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            p.append(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.beta < 0:
+            p.append(f"beta (KL coefficient) must be >= 0, got {self.beta}")
+        for name in ("max_prompt_length", "max_completion_length", "per_device_batch", "grad_accum", "lora_r",
+                     "save_steps", "ppo_epochs"):
+            if int(getattr(self, name)) < 1:
+                p.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.epochs > 0:
+            p.append(f"epochs must be > 0, got {self.epochs}")
+        if self.max_steps is not None and self.max_steps < 1:
+            p.append(f"max_steps must be >= 1 (or unset), got {self.max_steps}")
+        if self.eval_every < 0:
+            p.append(f"eval_every must be >= 0, got {self.eval_every}")
+        if not 0 <= self.heldout_fraction < 1:
+            p.append(f"heldout_fraction must be in [0, 1), got {self.heldout_fraction}")
+        if self.algo == "grpo" and self.num_generations >= 1 and \
+                (self.per_device_batch * self.grad_accum) % self.num_generations:
+            p.append(f"per_device_batch x grad_accum ({self.per_device_batch} x {self.grad_accum}) must be divisible "
+                     f"by num_generations ({self.num_generations}): a GRPO batch holds whole groups of rollouts")
+        if self.vllm_mode not in VLLM_MODES:
+            p.append(f"vllm_mode must be one of {', '.join(VLLM_MODES)}, got {self.vllm_mode!r}")
+        if self.use_vllm and self.algo == "ppo":
+            p.append("use_vllm works with GRPO only (TRL's PPO generates with transformers)")
+        return p
+
+    # -- profiles and (de)serialisation ------------------------------------------
+    @classmethod
+    def profile(cls, name: str, **overrides: Any) -> "TrainConfig":
+        """'paper': the paper's settings. 'tiny': a few steps that finish on 2 CPU cores."""
+        profiles = {
+            "paper": {},
+            "tiny": dict(learning_rate=5e-6, num_generations=4, temperature=1.0, top_p=1.0, beta=0.001,
+                         max_prompt_length=512, max_completion_length=16, epochs=1.0, max_steps=3,
+                         per_device_batch=8, grad_accum=1, save_steps=2, eval_every=0, heldout_fraction=0.2,
+                         ppo_epochs=1),
+        }
+        if name not in profiles:
+            raise TrainError(f"unknown training profile {name!r}; choose one of {', '.join(profiles)}")
+        return cls(**{**profiles[name], **overrides})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict | None, source: str = "<train config>", base: "TrainConfig | None" = None
+                  ) -> "TrainConfig":
+        d = dict(d or {})
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise TrainError(f"{source}: unknown training setting(s) {', '.join(unknown)} "
+                             f"(allowed: {', '.join(sorted(names))})")
+        start = base.to_dict() if base is not None else {}
+        return cls(**{**start, **d})
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike, base: "TrainConfig | None" = None) -> "TrainConfig":
+        p = Path(path)
+        try:
+            d = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise TrainError(f"{p}: file not found") from None
+        except (OSError, yaml.YAMLError) as e:
+            raise TrainError(f"{p}: cannot read training settings: {e}") from None
+        if d is not None and not isinstance(d, dict):
+            raise TrainError(f"{p}: must be a YAML mapping of training settings")
+        if d and isinstance(d.get("train"), dict):  # a full run config: take its train section
+            d = d["train"]
+        return cls.from_dict(d, source=str(p), base=base)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+@dataclass
+class TrainReport:
+    """What a training run did."""
+
+    algo: str
+    steps: int
+    max_steps: int
+    stopped: bool = False                 # stopped by SIGTERM / stop_event (a checkpoint was saved)
+    resumed_from: str | None = None
+    final_model: str | None = None
+    checkpoint: str | None = None         # the newest checkpoint
+    train_samples: int = 0
+    heldout_samples: int = 0
+    skipped_too_long: int = 0
+    last_metrics: dict = field(default_factory=dict)
+    heldout_accuracy: float | None = None
+    seconds: float = 0.0
+    callback_seconds: float = 0.0         # time spent writing to the store (the callback)
+    generated_tokens: int = 0
+
+
+# -- checkpoints ---------------------------------------------------------------------------
+def checkpoints_dir(store: RunStore) -> Path:
+    return store.dir / "checkpoints"
+
+
+def list_checkpoints(folder: str | os.PathLike) -> list[tuple[int, Path]]:
+    """Complete checkpoints (trainer_state.json is written last) sorted by step number."""
+    d = Path(folder)
+    found = []
+    if d.is_dir():
+        for p in d.iterdir():
+            m = CHECKPOINT_RE.match(p.name)
+            if m and p.is_dir() and (p / "trainer_state.json").exists():
+                found.append((int(m.group(1)), p))
+    return sorted(found, key=lambda t: t[0])
+
+
+def latest_checkpoint(folder: str | os.PathLike) -> Path | None:
+    """The newest complete checkpoint by step number (never by name: checkpoint-10 > checkpoint-9)."""
+    found = list_checkpoints(folder)
+    return found[-1][1] if found else None
+
+
+def latest_model(store: RunStore) -> str | None:
+    """The newest trained weights of a run: the final model, else the newest checkpoint."""
+    p = store.get_config("latest_model")
+    if p and Path(p).exists():
+        return p
+    ck = latest_checkpoint(checkpoints_dir(store))
+    return str(ck) if ck else None
+
+
+def base_model(store: RunStore, override: str | None = None) -> str:
+    """The student the run trains from: the override, else what the run recorded, else 'bundled'."""
+    if override:
+        return override
+    for key in ("base_model", "student"):
+        v = store.get_config(key)
+        if isinstance(v, str) and v:
+            return v
+        if isinstance(v, dict) and v.get("model") and v.get("backend", "transformers") == "transformers":
+            return str(v["model"])
+    rc = store.get_config("run_config")
+    if isinstance(rc, dict) and isinstance(rc.get("student"), dict) and rc["student"].get("model"):
+        return str(rc["student"]["model"])
+    return "bundled"
+
+
+# -- preparing the data ------------------------------------------------------------------------
+@dataclass
+class _Plan:
+    task: Any
+    model_path: str
+    tokenizer: Any
+    train: list[Sample]
+    heldout: list[Sample]
+    skipped_too_long: int
+    world_size: int
+    is_main: bool
+
+
+def _reference(s: Sample) -> str:
+    return s.reference if s.reference not in (None, "") else s.answer
+
+
+def _student_loads(path: str) -> Any:
+    from transformers import AutoConfig, AutoTokenizer
+
+    try:
+        AutoConfig.from_pretrained(path)
+        tok = AutoTokenizer.from_pretrained(path)
+    except Exception as e:  # noqa: BLE001 - any failure here means "this student does not load"
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TrainError(f"the student model {path!r} does not load: {first}") from None
+    if getattr(tok, "chat_template", None) is None:
+        raise TrainError(f"the student model {path!r} has no chat template; synthrl prompts it as a chat model")
+    return tok
+
+
+def prepare(store: RunStore, config: TrainConfig) -> _Plan:
+    """Every check that can fail, before any compute: settings, task, selection, student, vllm."""
+    config.__post_init__()
+    task = store.load_task()
+    samples = [s for s in store.selection_samples() if s.question and _reference(s)]
+    if not samples:
+        raise TrainError(f"run {store.name} has no selected samples to train on: run `synthrl select {store.name}` "
+                         "(after generate, verify and measure) first")
+    if config.use_vllm:
+        if importlib.util.find_spec("vllm") is None:
+            raise TrainError("use_vllm is set but vllm is not installed: pip install 'synthrl[vllm]' on a machine "
+                             "with an NVIDIA GPU, or train without --use-vllm")
+        import torch
+
+        if not torch.cuda.is_available():
+            raise TrainError("use_vllm needs an NVIDIA GPU; none is visible")
+    if config.lora and importlib.util.find_spec("peft") is None:
+        raise TrainError("lora is set but peft is not installed: pip install peft")
+    from ..models import resolve_model
+
+    try:
+        model_path = resolve_model(base_model(store, config.model))
+    except RuntimeError as e:
+        raise TrainError(str(e)) from None
+    tok = _student_loads(model_path)
+
+    # Prompts longer than max_prompt_length are left out (TRL 1.x no longer truncates prompts).
+    kept, too_long = [], 0
+    for s in samples:
+        ids = tok.apply_chat_template(student_messages(task, s.question), add_generation_prompt=True, tokenize=True)
+        ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids
+        if len(ids) > config.max_prompt_length:
+            too_long += 1
+        else:
+            kept.append(s)
+    if not kept:
+        raise TrainError(f"all {len(samples)} selected prompts are longer than max_prompt_length="
+                         f"{config.max_prompt_length} tokens; raise max_prompt_length")
+
+    # The held-out slice: a deterministic (seeded) part of the selection, never trained on.
+    order = sorted(kept, key=lambda s: s.id or 0)
+    random.Random(config.seed).shuffle(order)
+    n_held = min(int(round(len(order) * config.heldout_fraction)), HELDOUT_MAX, len(order) - 1)
+    heldout, train_set = order[:n_held], order[n_held:]
+
+    from accelerate import PartialState
+
+    import torch
+
+    state = PartialState(cpu=not torch.cuda.is_available())
+    per_step = config.per_device_batch * config.grad_accum * state.num_processes
+    if config.algo == "grpo" and (per_step % config.num_generations):
+        raise TrainError(f"the global batch ({per_step}) must be divisible by num_generations "
+                         f"({config.num_generations})")
+    return _Plan(task, model_path, tok, train_set, heldout, too_long, state.num_processes, state.is_main_process)
+
+
+# -- the reward, seen by both trainers ---------------------------------------------------------------
+class RewardRecorder:
+    """Wraps the task's checker reward; remembers the latest scored batch for the store.
+
+    Called with TRL's reward signature; it only ever passes the completions (and the
+    reference answers) to the checker, never the prompts.
+    """
+
+    __name__ = "checker"
+
+    def __init__(self, task: Any, reward_fn: Callable | None = None):
+        if reward_fn is None:
+            from ..scoring import make_reward
+
+            reward_fn = make_reward(task)
+        self.reward_fn = reward_fn
+        self.last: list[tuple[str, str, float]] = []
+        self.generated_tokens = 0
+        self.completion_lengths: list[int] = []
+        self.rewards: list[float] = []
+        self._lock = threading.Lock()
+
+    def score(self, completions: list, answers: list[str]) -> list[float]:
+        """The checker's rewards: the reward function sees the completions and references, nothing else."""
+        return [float(r) if r is not None else 0.0 for r in self.reward_fn(completions=completions, answer=answers)]
+
+    def __call__(self, prompts=None, completions=None, answer=None, completion_ids=None, **kw) -> list[float]:
+        rewards = self.score(completions, answer)
+        lengths = [len(c) for c in completion_ids] if completion_ids is not None else []
+        shown = kw.get("question") or prompts or [""] * len(rewards)  # the dataset's question column
+        self.note(shown, completions, rewards, lengths)
+        return rewards
+
+    def note(self, prompts, completions, rewards, lengths) -> None:
+        with self._lock:
+            self.last = [(_as_text(p), _as_text(c), float(r)) for p, c, r in zip(prompts, completions, rewards)]
+            self.generated_tokens += int(sum(lengths))
+            self.completion_lengths = list(lengths)
+            self.rewards = list(rewards)
+
+
+def _as_text(x: Any) -> str:
+    """A prompt (chat messages -> the last user turn) or a completion (messages -> their text) as text."""
+    if isinstance(x, str):
+        return x
+    if isinstance(x, list):
+        msgs = [m for m in x if isinstance(m, dict)]
+        users = [m for m in msgs if m.get("role") == "user"]
+        if users:
+            return str(users[-1].get("content", ""))
+        return "".join(str(m.get("content", "")) for m in msgs)
+    return str(x)
+
+
+def checker_reward_model(tokenizer, prompt_refs: dict[tuple, tuple[str, str]], recorder: RewardRecorder):
+    """TRL PPO's reward model, made from the task's checker.
+
+    prompt_refs maps each training prompt's token ids to (reference answer, question).
+
+    TRL calls `getattr(model, model.base_model_prefix)(input_ids=..., attention_mask=...)`
+    and then `model.score(hidden_states[-1])`, reading the value at the last completion
+    token. Our backbone finds each row's prompt (the known prompt token ids it starts
+    with), decodes only the tokens after it, and returns the checker's 1/0 (the same
+    reward function GRPO uses) at every position.
+    """
+    import torch
+    from torch import nn
+
+    lengths = sorted({len(k) for k in prompt_refs}, reverse=True)
+
+    class _Output:
+        def __init__(self, hidden):
+            self.hidden_states = (hidden,)
+
+    class CheckerBackbone(nn.Module):
+        def forward(self, input_ids=None, attention_mask=None, **_):
+            refs, prompts, texts, lens = [], [], [], []
+            for row, mask in zip(input_ids.tolist(), attention_mask.tolist()):
+                tokens = [t for t, m in zip(row, mask) if m]
+                found, cut = None, None
+                for n in lengths:
+                    found = prompt_refs.get(tuple(tokens[:n]))
+                    if found is not None:
+                        cut = n
+                        break
+                if found is None:
+                    raise RuntimeError("PPO reward: a rollout does not start with any training prompt")
+                ref, question = found
+                refs.append(ref)
+                prompts.append(question)
+                texts.append(tokenizer.decode(tokens[cut:], skip_special_tokens=True))
+                lens.append(len(tokens) - cut)
+            scores = recorder.score(texts, refs)
+            recorder.note(prompts, texts, scores, lens)
+            s = torch.tensor(scores, dtype=torch.float32, device=input_ids.device)
+            return _Output(s[:, None, None].expand(-1, input_ids.shape[1], 1))
+
+    class CheckerRewardModel(nn.Module):
+        base_model_prefix = "backbone"
+
+        def __init__(self):
+            super().__init__()
+            self.backbone = CheckerBackbone()
+            self.score = nn.Identity()
+
+    return CheckerRewardModel()
+
+
+# -- held-out greedy accuracy --------------------------------------------------------------------
+def greedy_accuracy(model, tokenizer, task, samples: list[Sample], max_new_tokens: int, batch_size: int = 16
+                    ) -> float:
+    """Greedy answers of `model` to `samples`, scored by the task's checker."""
+    import torch
+
+    from ..scoring import is_correct
+
+    if not samples:
+        return float("nan")
+    was_training = model.training
+    model.eval()
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    correct = 0
+    device = next(model.parameters()).device
+    try:
+        for i in range(0, len(samples), batch_size):
+            chunk = samples[i:i + batch_size]
+            texts = [tokenizer.apply_chat_template(student_messages(task, s.question), add_generation_prompt=True,
+                                                   tokenize=False) for s in chunk]
+            enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+            with torch.no_grad():
+                out = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=pad,
+                                     temperature=None, top_p=None, top_k=None)
+            for s, row in zip(chunk, out[:, enc["input_ids"].shape[1]:]):
+                if is_correct(tokenizer.decode(row, skip_special_tokens=True), _reference(s), task):
+                    correct += 1
+    finally:
+        tokenizer.padding_side = side
+        if was_training:
+            model.train()
+    return correct / len(samples)
+
+
+# -- the store callback ------------------------------------------------------------------------------
+# TRL's log names -> ours (anything else becomes train/<name with / as _>).
+GRPO_KEYS = {
+    "reward": "train/reward", "reward_std": "train/reward_std", "kl": "train/kl", "loss": "train/loss",
+    "completions/mean_length": "train/completion_length", "learning_rate": "train/learning_rate",
+    "grad_norm": "train/grad_norm", "entropy": "train/entropy", "frac_reward_zero_std": "train/frac_reward_zero_std",
+    "completions/clipped_ratio": "train/clipped_ratio", "epoch": "train/epoch",
+}
+PPO_KEYS = {
+    "objective/scores": "train/reward", "objective/kl": "train/kl", "loss/policy_avg": "train/loss",
+    "loss/value_avg": "train/value_loss", "objective/entropy": "train/entropy", "lr": "train/learning_rate",
+    "objective/rlhf_reward": "train/rlhf_reward", "objective/non_score_reward": "train/non_score_reward",
+    "policy/approxkl_avg": "train/approx_kl", "policy/clipfrac_avg": "train/clip_fraction", "epoch": "train/epoch",
+    "episode": "train/episode",
+}
+SKIP_KEYS = {"step", "total_flos", "num_tokens", "eps"}
+
+
+def metric_name(key: str, algo: str) -> str:
+    table = GRPO_KEYS if algo == "grpo" else PPO_KEYS
+    if key in table:
+        return table[key]
+    if key.startswith("train_"):  # the end-of-training summary (train_runtime, train_loss, ...)
+        return "train/summary_" + key[len("train_"):]
+    return "train/" + re.sub(r"[^A-Za-z0-9_]+", "_", key).strip("_")
+
+
+class _StopRequested(Exception):
+    """Raised after the stop checkpoint is saved, where the trainer has no stop flag (TRL's PPO)."""
+
+
+def _store_callback_class():
+    from transformers import TrainerCallback
+
+    class StoreCallback(TrainerCallback):
+        """Writes what the trainer logs to the run store (main process only); handles Stop.
+
+        Time spent here is summed in `seconds` (the store-writing overhead, for bench/train.py).
+        """
+
+        def __init__(self, store: RunStore, algo: str, recorder: RewardRecorder, stop: threading.Event,
+                     heldout_fn: Callable[[Any], float] | None, eval_every: int, step_offset: int = 0,
+                     max_steps_total: int | None = None):
+            self.store, self.algo, self.recorder, self.stop = store, algo, recorder, stop
+            self.heldout_fn, self.eval_every = heldout_fn, eval_every
+            self.step_offset, self.max_steps_total = step_offset, max_steps_total
+            self.seconds = 0.0
+            self.stopped = False
+            self.last_metrics: dict[str, float] = {}
+            self.heldout_accuracy: float | None = None
+            self._evaluated_at: int | None = None
+
+        def _timed(self, fn, *a):
+            t = time.perf_counter()
+            try:
+                return fn(*a)
+            finally:
+                self.seconds += time.perf_counter() - t
+
+        # PPO restarts its step counter at 0: continue a resumed run's numbering.
+        def on_train_begin(self, args, state, control, **kw):
+            if self.algo == "ppo" and self.step_offset:
+                state.global_step = self.step_offset
+                state.max_steps = self.max_steps_total or (self.step_offset + state.max_steps)
+            if state.is_world_process_zero:
+                self._timed(self.store.set_progress, "train", state.global_step, state.max_steps, "running",
+                            f"{self.algo} training")
+                self._timed(self.store.log, "train", f"{self.algo} training from step {state.global_step} "
+                                                     f"of {state.max_steps}")
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if not state.is_world_process_zero or not logs:
+                return
+            self._timed(self._write_log, state, logs)
+
+        def _write_log(self, state, logs):
+            values = {}
+            summary = "train_runtime" in logs  # the end-of-training log repeats epoch: keep one per step
+            for k, v in logs.items():
+                if summary and k == "epoch":
+                    continue
+                if k in SKIP_KEYS or isinstance(v, bool) or not isinstance(v, (int, float)) or \
+                        (isinstance(v, float) and math.isnan(v)):
+                    continue
+                values[metric_name(k, self.algo)] = float(v)
+            rec = self.recorder
+            if self.algo == "ppo" and rec.completion_lengths and "train/completion_length" not in values \
+                    and "objective/scores" in logs:
+                values["train/completion_length"] = sum(rec.completion_lengths) / len(rec.completion_lengths)
+                r = rec.rewards
+                mean = sum(r) / len(r)
+                values["train/reward_std"] = (sum((x - mean) ** 2 for x in r) / max(len(r) - 1, 1)) ** 0.5
+            step = state.global_step
+            if values:
+                self.store.add_metrics(step, values)
+                self.last_metrics.update(values)
+            if rec.last and any(k.startswith(("reward", "objective")) for k in logs):
+                self.store.add_rollouts(step, rec.last[:ROLLOUTS_PER_LOG])
+            self.store.set_progress("train", step, state.max_steps, "running")
+
+        def on_step_end(self, args, state, control, **kw):
+            if self._stop_agreed(args):
+                control.should_save = True
+                control.should_training_stop = True
+                self.stopped = True
+            if self.heldout_fn and self.eval_every and state.global_step % self.eval_every == 0:
+                self._heldout(state, kw.get("model"))
+
+        def on_save(self, args, state, control, **kw):
+            if state.is_world_process_zero:
+                self._timed(self.store.log, "train", f"saved checkpoint-{state.global_step}")
+            if self.algo == "ppo" and self.stopped:
+                raise _StopRequested()
+
+        def on_train_end(self, args, state, control, **kw):
+            if self.heldout_fn and not self.stopped and self._evaluated_at != state.global_step:
+                self._heldout(state, kw.get("model"))
+
+        def _heldout(self, state, model):
+            self._evaluated_at = state.global_step
+            if not state.is_world_process_zero or model is None:
+                return
+            model = getattr(model, "policy", model)  # PPO wraps policy and value model
+            acc = self.heldout_fn(model)
+            if not math.isnan(acc):
+                self.heldout_accuracy = acc
+                self._timed(self.store.add_metrics, state.global_step, {"train/heldout_accuracy": acc})
+
+        def _stop_agreed(self, args) -> bool:
+            """Every process must stop at the same step, or the others wait forever in the next all-reduce."""
+            flag = self.stop.is_set()
+            import torch
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+                t = torch.tensor([1 if flag else 0], device=args.device)
+                dist.all_reduce(t, op=dist.ReduceOp.MAX)
+                flag = bool(t.item())
+            return flag
+
+    return StoreCallback
+
+
+# -- training ----------------------------------------------------------------------------------------------
+def _device_kwargs() -> dict:
+    import torch
+
+    if torch.cuda.is_available():
+        bf16 = torch.cuda.is_bf16_supported()
+        return {"use_cpu": False, "bf16": bf16}
+    return {"use_cpu": True, "bf16": False}
+
+
+def _dtype():
+    import torch
+
+    return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+
+
+def _lora_config(config: TrainConfig):
+    from peft import LoraConfig
+
+    return LoraConfig(r=config.lora_r, lora_alpha=2 * config.lora_r, lora_dropout=0.0, target_modules="all-linear",
+                      task_type="CAUSAL_LM")
+
+
+def train(store: RunStore, config: TrainConfig, stop_event: threading.Event | None = None, resume: bool = False,
+          reward_fn: Callable | None = None) -> TrainReport:
+    """Train the run's student on its latest selection; returns when done or stopped.
+
+    stop_event: set it (or send SIGTERM) to save a checkpoint and return early.
+    resume: continue from the newest complete checkpoint in <run>/checkpoints.
+    reward_fn: the reward to use instead of `scoring.make_reward(task)` (tests).
+    """
+    t0 = time.time()
+    plan = prepare(store, config)
+    out_dir = checkpoints_dir(store)
+    resume_from = latest_checkpoint(out_dir) if resume else None
+    if plan.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        store.set_config("base_model", plan.model_path)
+        store.set_config("train_config", config.to_dict())
+        store.set_config("train_heldout_ids", [s.id for s in plan.heldout])
+        if resume and resume_from is None:
+            store.log("train", "--resume: no complete checkpoint yet, starting from the base model", "warning")
+        if plan.skipped_too_long:
+            store.log("train", f"left out {plan.skipped_too_long} selected samples whose prompt is longer than "
+                               f"max_prompt_length={config.max_prompt_length}", "warning")
+        store.log("train", f"{config.algo}: {len(plan.train)} training prompts, {len(plan.heldout)} held out, "
+                           f"student {plan.model_path}"
+                           + (f", resuming from {resume_from.name}" if resume_from else ""))
+    recorder = RewardRecorder(plan.task, reward_fn)
+    stop = stop_event or threading.Event()
+
+    # SIGTERM (the UI's Stop, or the launcher forwarding it) -> checkpoint and return.
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    try:
+        if config.algo == "grpo":
+            trainer, callback = _grpo_trainer(store, config, plan, recorder, stop, out_dir)
+            try:
+                trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+            except _StopRequested:
+                pass
+            policy = trainer.model
+        else:
+            trainer, callback = _ppo_trainer(store, config, plan, recorder, stop, out_dir, resume_from)
+            try:
+                trainer.train()
+            except _StopRequested:
+                pass
+            policy = trainer.model.policy if hasattr(trainer.model, "policy") else trainer.model
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+    step = trainer.state.global_step
+    max_steps = trainer.state.max_steps
+    final = None
+    if not callback.stopped:
+        final = _save_final(trainer, policy, plan, config, out_dir / FINAL_DIR)
+    ck = latest_checkpoint(out_dir)
+    if plan.is_main:
+        if final:
+            store.set_config("latest_model", str(final))
+        state = "stopped" if callback.stopped else "done"
+        store.set_progress("train", step, max_steps, state,
+                           f"stopped at step {step}; resume with --resume" if callback.stopped else "finished")
+        store.log("train", f"{config.algo} {state} at step {step}/{max_steps}"
+                  + (f"; final model {final}" if final else f"; checkpoint {ck}"))
+    return TrainReport(
+        algo=config.algo, steps=step, max_steps=max_steps, stopped=callback.stopped,
+        resumed_from=str(resume_from) if resume_from else None, final_model=str(final) if final else None,
+        checkpoint=str(ck) if ck else None, train_samples=len(plan.train), heldout_samples=len(plan.heldout),
+        skipped_too_long=plan.skipped_too_long, last_metrics=dict(callback.last_metrics),
+        heldout_accuracy=callback.heldout_accuracy, seconds=time.time() - t0, callback_seconds=callback.seconds,
+        generated_tokens=recorder.generated_tokens,
+    )
+
+
+def _heldout_fn(plan: _Plan, config: TrainConfig):
+    if not plan.heldout:
+        return None
+    tok = plan.tokenizer
+    return lambda model: greedy_accuracy(model, tok, plan.task, plan.heldout, config.max_completion_length)
+
+
+def _grpo_trainer(store, config, plan, recorder, stop, out_dir):
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    ds = Dataset.from_list([{"prompt": student_messages(plan.task, s.question), "answer": _reference(s),
+                             "question": s.question} for s in plan.train])
+    dev = _device_kwargs()
+    args = GRPOConfig(
+        output_dir=str(out_dir), learning_rate=config.learning_rate, num_generations=config.num_generations,
+        temperature=config.temperature, top_p=config.top_p, beta=config.beta,
+        max_completion_length=config.max_completion_length, num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1, per_device_train_batch_size=config.per_device_batch,
+        gradient_accumulation_steps=config.grad_accum, seed=config.seed, save_strategy="steps",
+        save_steps=config.save_steps, save_total_limit=3, logging_steps=1, report_to="none",
+        use_vllm=config.use_vllm, vllm_mode=config.vllm_mode, log_completions=False,
+        model_init_kwargs={"dtype": _dtype()}, disable_tqdm=not plan.is_main, **dev,
+    )
+    StoreCallback = _store_callback_class()
+    callback = StoreCallback(store if plan.is_main else None, "grpo", recorder, stop, _heldout_fn(plan, config),
+                             config.eval_every if plan.heldout else 0)
+    trainer = GRPOTrainer(
+        model=plan.model_path, reward_funcs=[recorder], args=args, train_dataset=ds,
+        processing_class=plan.tokenizer, callbacks=[callback],
+        peft_config=_lora_config(config) if config.lora else None,
+    )
+    return trainer, callback
+
+
+def _ppo_pad_token(tokenizer) -> bool:
+    """PPO masks every pad-token id as padding, so pad must differ from eos (which prompts contain)."""
+    if tokenizer.pad_token_id is not None and tokenizer.pad_token_id != tokenizer.eos_token_id:
+        return False
+    vocab = tokenizer.get_vocab()
+    for cand in ("<|endoftext|>", "<pad>", "[PAD]", "<|pad|>"):
+        if cand in vocab and vocab[cand] != tokenizer.eos_token_id:
+            tokenizer.pad_token = cand
+            return False
+    tokenizer.add_special_tokens({"pad_token": "[PAD]"})
+    return True  # the embeddings must grow
+
+
+def _ppo_trainer(store, config, plan, recorder, stop, out_dir, resume_from: Path | None):
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+    from trl.experimental.ppo import PPOConfig, PPOTrainer
+
+    tok = plan.tokenizer
+    grew = _ppo_pad_token(tok)
+    tok.padding_side = "left"
+    dtype = _dtype()
+    policy_path = str(resume_from) if resume_from else plan.model_path
+    policy = AutoModelForCausalLM.from_pretrained(policy_path, dtype=dtype)
+    ref = AutoModelForCausalLM.from_pretrained(plan.model_path, dtype=dtype)
+    value_path = resume_from / "value_model" if resume_from and (resume_from / "value_model").exists() \
+        else plan.model_path
+    value = AutoModelForSequenceClassification.from_pretrained(str(value_path), num_labels=1, dtype=dtype)
+    if grew:
+        for m in (policy, ref, value):
+            m.resize_token_embeddings(len(tok))
+    for m in (policy, ref, value):
+        m.config.pad_token_id = tok.pad_token_id
+
+    def encode(s: Sample) -> list[int]:
+        ids = tok.apply_chat_template(student_messages(plan.task, s.question), add_generation_prompt=True,
+                                      tokenize=True)
+        return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+
+    prompt_refs = {}
+    rows = []
+    for s in plan.train:
+        ids = encode(s)
+        prompt_refs[tuple(ids)] = (_reference(s), s.question)
+        rows.extend([ids] * config.num_generations)  # each prompt is rolled out num_generations times per epoch
+    train_ds = Dataset.from_dict({"input_ids": rows})
+    eval_ds = Dataset.from_dict({"input_ids": rows[:1]})
+    reward_model = checker_reward_model(tok, prompt_refs, recorder)
+
+    world = plan.world_size
+    batch = config.per_device_batch * config.grad_accum * world
+    total = config.max_steps or math.ceil(config.epochs * len(rows) / batch)
+    offset = _checkpoint_step(resume_from) if resume_from else 0
+    remaining = max(total - offset, 0)
+    args = PPOConfig(
+        output_dir=str(out_dir), learning_rate=config.learning_rate,
+        per_device_train_batch_size=config.per_device_batch, gradient_accumulation_steps=config.grad_accum,
+        total_episodes=max(remaining, 1) * batch, response_length=config.max_completion_length,
+        temperature=config.temperature, kl_coef=config.beta, stop_token="eos", missing_eos_penalty=None,
+        num_sample_generations=0, local_rollout_forward_batch_size=config.per_device_batch * config.grad_accum,
+        num_ppo_epochs=config.ppo_epochs, seed=config.seed + offset, save_strategy="steps",
+        save_steps=config.save_steps, save_total_limit=3, logging_steps=1, report_to="none",
+        disable_tqdm=not plan.is_main, **_device_kwargs(),
+    )
+    StoreCallback = _store_callback_class()
+    callback = StoreCallback(store if plan.is_main else None, "ppo", recorder, stop, _heldout_fn(plan, config),
+                             config.eval_every if plan.heldout else 0, step_offset=offset, max_steps_total=total)
+    value_saver = _value_saver_class()(tok)
+    trainer = PPOTrainer(
+        args=args, processing_class=tok, model=policy, ref_model=ref, reward_model=reward_model,
+        train_dataset=train_ds, value_model=value, eval_dataset=eval_ds, callbacks=[value_saver, callback],
+        peft_config=_lora_config(config) if config.lora else None,
+    )
+    value_saver.trainer = trainer
+    if resume_from is not None and (resume_from / "optimizer.pt").exists():
+        try:
+            trainer.optimizer.load_state_dict(torch.load(resume_from / "optimizer.pt", map_location="cpu",
+                                                         weights_only=True))
+        except (RuntimeError, ValueError, KeyError) as e:
+            if plan.is_main:
+                store.log("train", f"could not restore the PPO optimizer state ({e}); continuing without it",
+                          "warning")
+    if remaining == 0:
+        raise TrainError(f"nothing left to train: the newest checkpoint is at step {offset} of {total}")
+    return trainer, callback
+
+
+def _value_saver_class():
+    from transformers import TrainerCallback
+
+    class ValueSaver(TrainerCallback):
+        """TRL's PPO checkpoints only the policy; keep the value model (and tokenizer) beside it to resume."""
+
+        def __init__(self, tokenizer):
+            self.tokenizer = tokenizer
+            self.trainer = None
+
+        def on_save(self, args, state, control, **kw):
+            if self.trainer is None or not state.is_world_process_zero:
+                return
+            d = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            value = self.trainer.accelerator.unwrap_model(self.trainer.model).value_model
+            value.save_pretrained(str(d / "value_model"))
+            self.tokenizer.save_pretrained(str(d))
+
+    return ValueSaver
+
+
+def _checkpoint_step(path: Path) -> int:
+    m = CHECKPOINT_RE.match(path.name)
+    return int(m.group(1)) if m else 0
+
+
+def _save_final(trainer, policy, plan: _Plan, config: TrainConfig, final: Path) -> Path:
+    """The trained model (LoRA merged) with its tokenizer, written atomically-ish via a temp folder."""
+    tmp = final.with_name(final.name + ".tmp")
+    if plan.is_main:
+        shutil.rmtree(tmp, ignore_errors=True)
+    model = trainer.accelerator.unwrap_model(policy)
+    if config.lora and hasattr(model, "merge_and_unload"):
+        if plan.is_main:
+            model.merge_and_unload().save_pretrained(str(tmp), safe_serialization=True)
+    else:
+        # handles ZeRO-3 gathering and writes on the main process; TRL's PPO saves the policy only
+        trainer.save_model(str(tmp))
+    trainer.accelerator.wait_for_everyone()
+    if plan.is_main:
+        plan.tokenizer.save_pretrained(str(tmp))
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+    trainer.accelerator.wait_for_everyone()
+    return final

@@ -1,0 +1,138 @@
+"""Stage: verify samples by majority vote of the teacher.
+
+The teacher answers each question `votes` more times (one request with n=votes);
+with the generator's own answer that makes votes + 1 candidates. The answer
+extracted most often (answers grouped with the task's own checker) wins; the
+sample's label becomes an agreeing teacher solution and `reference` the
+extracted answer. Votes and the agreement ratio are stored. A sample with no
+extractable answer is dropped with the reason; below `min_agreement` it is
+dropped; below `review_below` it is kept and flagged "low_agreement" for review.
+
+    done = verify_samples(store, task, teacher, [sid], VerifyConfig(votes=16))
+    done[0].status, done[0].reference, done[0].agreement
+
+Vote idx 0 is the generator's own answer (sample.answer before verification);
+idx 1..votes are the teacher's answers.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from ..backends.base import BackendError, ChatModel, GenerationParams
+from ..records import Sample, Vote
+
+
+def _help(text: str, default):
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass
+class VerifyConfig:
+    """How generated samples are checked by majority vote."""
+
+    votes: int = _help("extra teacher answers per question (paper: 16); 0 = trust the generator's answer", 16)
+    temperature: float = _help("teacher temperature for the votes (paper: 0.7)", 0.7)
+    max_tokens: int = _help("longest teacher answer, in tokens", 512)
+    min_agreement: float | None = _help("drop samples whose winning answer has a smaller share of the votes "
+                                        "(paper: none, keep the mode)", None)
+    review_below: float | None = _help("flag samples below this agreement as 'low_agreement' for review", 0.5)
+    concurrency: int = _help("questions verified at once (one teacher request each)", 8)
+
+    def __post_init__(self):
+        if isinstance(self.votes, bool) or not isinstance(self.votes, int) or self.votes < 0:
+            raise ValueError(f"verify.votes: must be an integer >= 0, got {self.votes!r}")
+        if not isinstance(self.temperature, (int, float)) or self.temperature < 0:
+            raise ValueError(f"verify.temperature: must be >= 0, got {self.temperature!r}")
+        if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int) or self.max_tokens < 1:
+            raise ValueError(f"verify.max_tokens: must be a positive integer, got {self.max_tokens!r}")
+        for name in ("min_agreement", "review_below"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, (int, float)) or not 0 <= v <= 1):
+                raise ValueError(f"verify.{name}: must be a share between 0 and 1 (or empty), got {v!r}")
+        if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int) or self.concurrency < 1:
+            raise ValueError(f"verify.concurrency: must be an integer >= 1, got {self.concurrency!r}")
+
+
+@dataclass(frozen=True)
+class Tally:
+    """The outcome of one vote: the winning answer, its supporters and the agreement."""
+
+    winner: str | None
+    members: tuple[int, ...]  # candidate indices that agree with the winner
+    agreement: float
+    extracted: tuple[str | None, ...]
+
+
+def tally(candidates: list[str], task) -> Tally:
+    """Majority vote over candidate completions; ties go to the group seen first (the generator's)."""
+    from ..scoring import answers_equal, extract
+
+    extracted = tuple(extract(c, task) for c in candidates)
+    groups: list[list[int]] = []
+    for i, a in enumerate(extracted):
+        if a is None:
+            continue
+        for g in groups:
+            if answers_equal(extracted[g[0]], a, task):
+                g.append(i)
+                break
+        else:
+            groups.append([i])
+    if not groups:
+        return Tally(None, (), 0.0, extracted)
+    best = max(groups, key=len)  # max keeps the first of equals
+    return Tally(extracted[best[0]], tuple(best), len(best) / len(candidates), extracted)
+
+
+def verify_samples(store, task, teacher: ChatModel, sample_ids: list[int], config: VerifyConfig | None = None,
+                   stage: str = "verify") -> list[Sample]:
+    """Verify the given samples (any status; votes are replaced); returns them as stored afterwards.
+
+    A teacher failure leaves that sample pending (with the error) and is recorded in failures,
+    so running verification again picks it up.
+    """
+    config = config or VerifyConfig()
+    samples = [s for s in (store.sample(i) for i in sample_ids) if s is not None]
+    if not samples:
+        return []
+    if config.concurrency == 1 or len(samples) == 1:
+        return [_verify_one(store, task, teacher, s, config, stage) for s in samples]
+    with ThreadPoolExecutor(max_workers=min(config.concurrency, len(samples))) as pool:
+        return list(pool.map(lambda s: _verify_one(store, task, teacher, s, config, stage), samples))
+
+
+def _verify_one(store, task, teacher: ChatModel, s: Sample, config: VerifyConfig, stage: str) -> Sample:
+    from ..prompts import verify_answer_messages
+
+    answers: list[str] = []
+    if config.votes:
+        params = GenerationParams(n=config.votes, temperature=config.temperature, max_tokens=config.max_tokens)
+        try:
+            comps = teacher.chat([verify_answer_messages(task, s.question)], params)[0]
+        except BackendError as e:
+            reason = f"teacher failed while verifying sample {s.id}: {e}"
+            store.add_failure(stage, "teacher", reason, round=s.round, sample_id=s.id)
+            store.update_sample(s.id, error=reason)
+            return store.sample(s.id)
+        answers = [c.text for c in comps]
+    candidates = [s.answer or ""] + answers
+    t = tally(candidates, task)
+    store.execute("DELETE FROM votes WHERE sample_id=?", (s.id,))
+    store.add_votes([Vote(s.id, i, c, t.extracted[i]) for i, c in enumerate(candidates)])
+    if t.winner is None:
+        reason = f"no extractable answer in {len(candidates)} candidate(s)"
+        store.update_sample(s.id, status="dropped", agreement=0.0, error=reason)
+        return store.sample(s.id)
+    # The label: an agreeing teacher solution when there is one, else the generator's own.
+    label_idx = next((i for i in t.members if i > 0), t.members[0])
+    flags = [f for f in s.flags if f != "low_agreement"]
+    status, error = "verified", None
+    if config.min_agreement is not None and t.agreement < config.min_agreement:
+        status = "dropped"
+        error = f"agreement {t.agreement:.2f} below min_agreement {config.min_agreement:.2f}"
+    elif config.review_below is not None and t.agreement < config.review_below:
+        flags.append("low_agreement")
+    store.update_sample(s.id, status=status, answer=candidates[label_idx], reference=t.winner,
+                        agreement=t.agreement, flags=flags, error=error)
+    return store.sample(s.id)

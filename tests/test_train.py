@@ -1,0 +1,256 @@
+"""RL training (stage 6): GRPO and PPO on a tiny Llama, metrics in the store, stop/resume, bad settings."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from train_helpers import ADDITION, add_selection, make_tiny_model
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama")
+
+
+def _text(c) -> str:
+    return c if isinstance(c, str) else "".join(m["content"] for m in c)
+
+
+class ParityReward:
+    """A stand-in reward that varies between rollouts (so updates are non-zero) and records what it saw."""
+
+    __name__ = "parity"
+
+    def __init__(self, on_call=None):
+        self.calls: list[dict] = []
+        self.on_call = on_call
+
+    def __call__(self, completions, answer, **kw):
+        self.calls.append({"completions": [_text(c) for c in completions], "answer": list(answer), "kw": set(kw)})
+        if self.on_call:
+            self.on_call(len(self.calls))
+        return [float(len(_text(c)) % 2) for c in completions]
+
+
+def _weights(path):
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(path) / "model.safetensors"))
+
+
+def _steps(store, key):
+    return [r["step"] for r in store.metrics(key) if r["key"] == key]
+
+
+@pytest.mark.parametrize("algo", ["grpo", "ppo"])
+def test_tiny_training_updates_weights_and_fills_the_store(store, tiny_model, algo):
+    from synthrl.stages.train import TrainConfig, train
+
+    add_selection(store, n=6)
+    reward = ParityReward()
+    cfg = TrainConfig.profile("tiny", algo=algo, model=str(tiny_model), max_steps=2, eval_every=1)
+    report = train(store, cfg, reward_fn=reward)
+
+    assert report.steps == 2 and not report.stopped
+    assert report.train_samples + report.heldout_samples == 6 and report.heldout_samples >= 1
+    # the final model is a loadable folder with its tokenizer, recorded as the run's latest model
+    final = Path(report.final_model)
+    assert final == store.dir / "checkpoints" / "final"
+    assert (final / "model.safetensors").exists() and (final / "tokenizer.json").exists()
+    assert store.get_config("latest_model") == str(final)
+    before, after = _weights(tiny_model), _weights(final)
+    changed = [k for k in before if k in after and not (before[k] == after[k]).all()]
+    assert changed, "training did not change any weight"
+    # one value per step for the headline metrics, plus held-out accuracy
+    for key in ("train/reward", "train/kl", "train/loss", "train/completion_length", "train/reward_std"):
+        assert _steps(store, key) == [1, 2], key
+    acc = [r["value"] for r in store.metrics("train/heldout_accuracy")]
+    assert acc and all(0.0 <= a <= 1.0 for a in acc)
+    assert store.progress("train")["state"] == "done" and store.progress("train")["done"] == 2
+    rollouts = store.rollouts(limit=20)
+    assert rollouts and all(r["reward"] in (0.0, 1.0) for r in rollouts)
+    questions = {s.question for s in store.selection_samples()}
+    assert all(r["prompt"] in questions for r in rollouts)
+    # the reward saw completions and references only: no prompt, no question text
+    assert reward.calls
+    for call in reward.calls:
+        assert call["kw"] == set()
+        assert not any("What is" in c for c in call["completions"])
+
+
+def test_reward_scores_the_completion_only(tiny_model):
+    """A prompt that contains the right answer earns nothing; only the completion counts (GRPO and PPO paths)."""
+    import torch
+    from transformers import AutoTokenizer
+    from trl.experimental.utils import get_reward
+
+    from synthrl.prompts import student_messages
+    from synthrl.stages.train import RewardRecorder, _ppo_pad_token, checker_reward_model
+
+    question = "What is 20 + 22? (Hint: the answer is 42.)"
+    prompt = student_messages(ADDITION, question)
+    rec = RewardRecorder(ADDITION)  # the real checker (scoring.make_reward)
+    # GRPO: TRL calls the reward with prompts, completions and the dataset columns
+    got = rec(prompts=[prompt, prompt], completions=[[{"role": "assistant", "content": "I am not sure."}],
+                                                     [{"role": "assistant", "content": "42"}]],
+              answer=["42", "42"], completion_ids=[[1, 2], [3]])
+    assert got == [0.0, 1.0]
+
+    # PPO: TRL's get_reward on prompt+response token ids, through our checker reward model
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    _ppo_pad_token(tok)
+    q = tok.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True)
+    q = list(q["input_ids"] if hasattr(q, "keys") else q)
+    model = checker_reward_model(tok, {tuple(q): ("42", question)}, RewardRecorder(ADDITION))
+    rows = []
+    for answer in ("I am not sure.", "42"):
+        r = tok(answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+        rows.append(r)
+    width = max(len(r) for r in rows) + 2
+    batch = torch.tensor([[tok.pad_token_id] + q + r + [tok.pad_token_id] * (width - len(r)) for r in rows])
+    _, scores, _ = get_reward(model, batch, tok.pad_token_id, len(q) + 1)
+    assert scores.tolist() == [0.0, 1.0]
+
+
+@pytest.mark.parametrize("algo", ["grpo", "ppo"])
+def test_sigterm_saves_a_checkpoint_and_resume_continues(store, tiny_model, algo):
+    from synthrl.stages.train import TrainConfig, latest_checkpoint, train
+
+    add_selection(store, n=6)
+    cfg = TrainConfig.profile("tiny", algo=algo, model=str(tiny_model), max_steps=4, save_steps=100)
+
+    # the UI's Stop sends SIGTERM; here it arrives while step 2 is generating
+    def stop_at_second_call(n):
+        if n == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    report = train(store, cfg, reward_fn=ParityReward(on_call=stop_at_second_call))
+    assert report.stopped and report.steps == 2 and report.final_model is None
+    ck = store.dir / "checkpoints"
+    assert latest_checkpoint(ck) == ck / "checkpoint-2"
+    assert store.progress("train")["state"] == "stopped"
+    # a later kill in the middle of saving leaves an incomplete folder: resume must skip it
+    (ck / "checkpoint-3").mkdir()
+    (ck / "checkpoint-3" / "config.json").write_text("{}")
+
+    report = train(store, cfg, resume=True, reward_fn=ParityReward())
+    assert report.resumed_from == str(ck / "checkpoint-2")
+    assert report.steps == 4 and not report.stopped and report.final_model
+    assert _steps(store, "train/reward") == [1, 2, 3, 4]
+
+
+def test_latest_checkpoint_is_chosen_by_step_number(tmp_path):
+    from synthrl.stages.train import latest_checkpoint
+
+    for n in (2, 9, 10, 11):
+        d = tmp_path / f"checkpoint-{n}"
+        d.mkdir()
+        if n != 11:  # 11 was killed while saving (trainer_state.json is written last)
+            (d / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-final-ish").mkdir()
+    assert latest_checkpoint(tmp_path) == tmp_path / "checkpoint-10"
+    assert latest_checkpoint(tmp_path / "missing") is None
+
+
+def test_bad_settings_fail_fast_with_a_clear_message(store, runs_dir, tiny_model, capsys):
+    import importlib.util
+
+    from synthrl.cli import main
+    from synthrl.stages.train import TrainConfig, TrainError, train
+
+    with pytest.raises(TrainError, match="algo must be one of grpo, ppo"):
+        TrainConfig(algo="dpo")
+    with pytest.raises(TrainError, match=r"divisible by num_generations \(4\)"):
+        TrainConfig(per_device_batch=6, num_generations=4)
+    with pytest.raises(TrainError, match="unknown training profile"):
+        TrainConfig.profile("huge")
+    # no selection yet: refused before any model is loaded
+    store.save_task(ADDITION)
+    with pytest.raises(TrainError, match="no selected samples"):
+        train(store, TrainConfig.profile("tiny", model=str(tiny_model)))
+    add_selection(store, n=3)
+    with pytest.raises(TrainError, match="does not load"):
+        train(store, TrainConfig.profile("tiny", model=str(tiny_model.parent / "nope")))
+    if importlib.util.find_spec("vllm") is None:
+        with pytest.raises(TrainError, match="vllm is not installed"):
+            train(store, TrainConfig.profile("tiny", model=str(tiny_model), use_vllm=True))
+    with pytest.raises(TrainError, match="max_prompt_length"):
+        train(store, TrainConfig.profile("tiny", model=str(tiny_model), max_prompt_length=5))
+    assert not (store.dir / "checkpoints").exists() or not any((store.dir / "checkpoints").iterdir())
+    # the CLI prints the same message as one line and exits 1
+    assert main(["train", "t", "--profile", "tiny", "--model", str(tiny_model), "--algo", "grpo",
+                 "--config", str(_yaml(runs_dir / "bad.yaml", "per_device_batch: 6\n"))]) == 1
+    err = capsys.readouterr().err
+    assert "synthrl train: error:" in err and "divisible by num_generations" in err
+    assert main(["train", "t", "--config", str(_yaml(runs_dir / "bad2.yaml", "learnin_rate: 1\n"))]) == 1
+    assert "unknown training setting(s) learnin_rate" in capsys.readouterr().err
+
+
+def _yaml(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_cli_train_runs_and_reports(store, runs_dir, tiny_model, capsys):
+    from synthrl.cli import main
+
+    add_selection(store, n=4)
+    cfg = _yaml(runs_dir / "train.yaml", f"model: {tiny_model}\nmax_steps: 1\nheldout_fraction: 0.0\n")
+    assert main(["train", "t", "--profile", "tiny", "--config", str(cfg), "--lora"]) == 0
+    out = capsys.readouterr().out
+    assert "grpo finished at step 1/1" in out
+    final = store.dir / "checkpoints" / "final"
+    assert str(final) in out
+    # LoRA adapters are merged: the final folder is a plain model that transformers loads
+    from transformers import AutoModelForCausalLM
+
+    assert AutoModelForCausalLM.from_pretrained(final) is not None
+    assert not (final / "adapter_config.json").exists()
+
+
+def test_config_round_trips_through_yaml(tmp_path):
+    from synthrl.stages.train import TrainConfig
+
+    cfg = TrainConfig.profile("tiny", algo="ppo", lora=True)
+    p = tmp_path / "t.yaml"
+    p.write_text(cfg.to_yaml())
+    assert TrainConfig.from_yaml(p) == cfg
+    paper = TrainConfig.profile("paper")
+    assert (paper.learning_rate, paper.num_generations, paper.temperature, paper.top_p, paper.beta) == \
+        (1e-6, 16, 1.2, 0.8, 0.001)
+    assert paper.per_device_batch // paper.num_generations == 4 and paper.epochs == 5
+
+
+@pytest.mark.slow
+def test_bundled_model_grpo_two_steps(store):
+    from synthrl.stages.train import TrainConfig, train
+
+    add_selection(store, n=5)
+    report = train(store, TrainConfig.profile("tiny", model="bundled", max_steps=2))
+    assert report.steps == 2 and Path(report.final_model, "model.safetensors").exists()
+    assert _steps(store, "train/reward") == [1, 2]
+
+
+@pytest.mark.slow
+def test_two_processes_under_accelerate_write_one_set_of_metrics(store, runs_dir, tiny_model):
+    """`accelerate launch --cpu --num_processes 2` runs the same entry point; only rank 0 writes."""
+    add_selection(store, n=6)
+    cfg = _yaml(runs_dir / "train.yaml", f"model: {tiny_model}\nmax_steps: 2\nper_device_batch: 4\n"
+                                         "num_generations: 4\n")
+    env = {**os.environ, "SYNTHRL_RUNS": str(runs_dir), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "-m", "synthrl.cli", "train", "t", "--profile", "tiny", "--config", str(cfg)]
+    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert _steps(store, "train/reward") == [1, 2]
+    assert _steps(store, "train/loss") == [1, 2]
+    assert (store.dir / "checkpoints" / "final" / "model.safetensors").exists()

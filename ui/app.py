@@ -1,0 +1,968 @@
+"""The Gradio workbench: layout and event wiring only.
+
+Every view is a pure function in ui/views.py; every long job is a `synthrl ...` subprocess
+started by ui/jobs.py; every piece of state lives in the run store. A gr.Timer polls the
+store and re-renders only when `store.data_version()` (or a job's state) changed, so two
+browser tabs see the same thing and a reload loses nothing.
+
+    demo = build_app()
+    launch(host="127.0.0.1", port=7860)
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import shutil
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import gradio as gr
+
+from synthrl import paths
+from synthrl.store import RunStore, StoreError, list_runs
+
+from . import jobs, views
+from .security import SecurityError, save_upload
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_CORPUS = ROOT / "assets" / "corpus" / "demo_addition"
+DEMO_BENCHMARK = ROOT / "assets" / "benchmarks" / "demo_addition.jsonl"
+POLL_SECONDS = 2.0
+BUNDLED_NOTE = (
+    "⚠ **The bundled teacher (SmolLM2-135M) is a demo.** It shows the whole workflow on a laptop but will "
+    "not write good data: expect nonsense questions and wrong labels. For real data choose *OpenAI-compatible "
+    "server* (vLLM, OpenAI, llama.cpp, Ollama: base URL + model + the *name* of the environment variable that "
+    "holds the API key — the key itself is never stored) or a local model folder."
+)
+CSS = """
+.synthrl-note {border-left: 4px solid #f59e0b; padding-left: 8px;}
+#review-table table, #runs-table table {font-size: 0.86em;}
+"""
+
+# -- run stores (one connection per run, shared by all sessions of this process) ---------------------------
+_STORES: dict[str, RunStore] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def _store(run: str | None, create: bool = False) -> RunStore | None:
+    """The open run's store, or None when no run is open. Only plain run names are accepted."""
+    if not run:
+        return None
+    if not paths.valid_run_name(run):
+        raise gr.Error(f"invalid run name {run!r}: use letters, digits, '_', '-' or '.' (up to 100 characters)")
+    with _STORES_LOCK:
+        st = _STORES.get(run)
+        if st is not None and st.path.exists():
+            return st
+        db = paths.runs_dir() / run / "run.db"
+        if not db.exists() and not create:
+            _STORES.pop(run, None)
+            return None
+        st = RunStore(db, create=True)
+        _STORES[run] = st
+        return st
+
+
+def _need_store(run: str | None) -> RunStore:
+    st = _store(run)
+    if st is None:
+        raise gr.Error("No run is open: create one on the Task tab (Save task to run) or open one on the Runs tab.")
+    return st
+
+
+def _forget_store(run: str) -> None:
+    with _STORES_LOCK:
+        st = _STORES.pop(run, None)
+    if st is not None:
+        st.close()
+
+
+def _run_names() -> list[str]:
+    root = paths.runs_dir()
+    if not root.is_dir():
+        return []
+    return sorted(d.name for d in root.iterdir() if (d / "run.db").exists() and paths.valid_run_name(d.name))
+
+
+def _last_run_file() -> Path:
+    return paths.runs_dir() / ".last_run"
+
+
+def _remember(run: str | None) -> None:
+    if run:
+        try:
+            paths.runs_dir().mkdir(parents=True, exist_ok=True)
+            _last_run_file().write_text(run)
+        except OSError:
+            pass
+
+
+def _initial_run(query_run: str | None) -> str | None:
+    """?run=NAME in the URL wins, then the last run opened, then the newest run."""
+    names = _run_names()
+    if query_run and query_run in names:
+        return query_run
+    try:
+        last = _last_run_file().read_text().strip()
+    except OSError:
+        last = ""
+    if last in names:
+        return last
+    if names:
+        return max(names, key=lambda n: (paths.runs_dir() / n / "run.db").stat().st_mtime)
+    return None
+
+
+def _jobs(run: str | None) -> dict[str, dict]:
+    if not run or not paths.valid_run_name(run):
+        return {}
+    try:
+        return jobs.jobs(run)
+    except (jobs.JobError, OSError):
+        return {}
+
+
+def _start(run: str, stage: str, args, env: dict | None = None) -> str:
+    try:
+        info = jobs.start(run, stage, args, env=env)
+    except jobs.JobError as e:
+        raise gr.Error(str(e)) from None
+    gr.Info(f"started: {info['cmd']}")
+    return views.job_line(jobs.job_state(run, stage), stage)
+
+
+def _tail_of(job: dict | None, lines: int = 15) -> str:
+    if not job:
+        return ""
+    return "\n".join((job.get("tail") or "").splitlines()[-lines:])
+
+
+# ============================================================================================================
+def build_app() -> gr.Blocks:
+    task_names = list(_bundled_tasks())
+    with gr.Blocks(title="synthrl workbench", analytics_enabled=False) as demo:
+        fp_state = gr.State(None)  # the last data fingerprint this browser tab rendered
+        with gr.Row(equal_height=True):
+            gr.Markdown("## synthrl workbench\nTurn a task definition into a better model — no labelled data.",
+                        elem_id="title")
+            run_dd = gr.Dropdown(choices=_run_names(), value=None, label="Open run", elem_id="run-picker",
+                                 interactive=True, scale=1)
+            version_dd = gr.Dropdown(choices=[], value=None, label="Pass rates of (student version)",
+                                     elem_id="version-picker", interactive=True, scale=1, allow_custom_value=True)
+        summary_md = gr.Markdown(views.run_summary(None), elem_id="run-summary")
+        timer = gr.Timer(POLL_SECONDS)
+
+        with gr.Tabs(elem_id="tabs"):
+            # ---------------------------------------------------------------- Task
+            with gr.Tab("Task", id="task", elem_id="tab-task"):
+                with gr.Row():
+                    template_dd = gr.Dropdown(choices=task_names, value=None, label="Start from a bundled template",
+                                              elem_id="template-picker")
+                    new_run_tb = gr.Textbox(label="Run name", placeholder="e.g. addition-demo", elem_id="new-run-name")
+                    save_task_btn = gr.Button("Save task to run", variant="primary", elem_id="save-task")
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        gr.Markdown("**Form** (edits update the YAML)")
+                        f_name = gr.Textbox(label="name", elem_id="f-name")
+                        f_version = gr.Textbox(label="version")
+                        f_desc = gr.Textbox(label="description (type, domain, skill)", lines=3)
+                        f_input = gr.Textbox(label="input_format", lines=2)
+                        f_output = gr.Textbox(label="output_format (also fixes how answers are read)", lines=2)
+                        with gr.Row():
+                            f_atype = gr.Dropdown(["number", "math", "choice", "label", "yes_no", "text"],
+                                                  value="number", label="answer.type")
+                            f_aformat = gr.Dropdown(["", "plain", "####", "boxed", "tags"], value="",
+                                                    label="answer.format (blank = default)")
+                        with gr.Row():
+                            f_choices = gr.Textbox(label="answer.choices (comma-separated)")
+                            f_labels = gr.Textbox(label="answer.labels (comma-separated)")
+                        with gr.Row():
+                            f_domain = gr.Textbox(label="retrieval.domain")
+                            f_keywords = gr.Textbox(label="retrieval.keywords (comma-separated)")
+                        f_system = gr.Textbox(label="system_prompt (optional)", lines=2)
+                    with gr.Column(scale=1):
+                        yaml_code = gr.Code(value="", language="yaml", label="Task YAML (demos live here)",
+                                            lines=24, interactive=True, elem_id="task-yaml")
+                        validation_md = gr.Markdown(views.validate_task_text("")[1], elem_id="task-validation")
+                with gr.Accordion("Try the answer checker", open=False, elem_id="checker"):
+                    gr.Markdown("The same checker scores pass rates, RL rewards and evaluations.")
+                    with gr.Row():
+                        chk_completion = gr.Textbox(label="completion (a model's full reply)", lines=4,
+                                                    elem_id="chk-completion")
+                        chk_reference = gr.Textbox(label="reference answer", lines=4, elem_id="chk-reference")
+                    chk_btn = gr.Button("Check", elem_id="chk-btn")
+                    chk_md = gr.Markdown(elem_id="chk-result")
+            form = [f_name, f_version, f_desc, f_input, f_output, f_atype, f_aformat, f_choices, f_labels, f_domain,
+                    f_keywords, f_system]
+
+            # ---------------------------------------------------------------- Knowledge
+            with gr.Tab("Knowledge", id="knowledge", elem_id="tab-knowledge"):
+                know_md = gr.Markdown(elem_id="knowledge-summary")
+                with gr.Row():
+                    upload = gr.File(label="Upload documents (.txt .md .pdf .html .docx .jsonl .csv)",
+                                     file_count="multiple", type="filepath", elem_id="upload")
+                    with gr.Column():
+                        ingest_btn = gr.Button("Ingest uploaded documents", variant="primary", elem_id="ingest")
+                        demo_corpus_btn = gr.Button("Add the demo corpus (shop ledger)", elem_id="ingest-demo")
+                        ingest_job_md = gr.Markdown(elem_id="ingest-job")
+                docs_df = gr.Dataframe(label="Documents", interactive=False, elem_id="docs-table", max_height=300)
+                gr.Markdown("**Search the run's passages**")
+                with gr.Row():
+                    q_tb = gr.Textbox(label="query", scale=3, elem_id="search-query")
+                    mode_radio = gr.Radio(["bm25", "dense", "hybrid"], value="bm25", label="mode")
+                    k_slider = gr.Slider(1, 20, value=5, step=1, label="k")
+                    search_btn = gr.Button("Search", elem_id="search-btn")
+                passages_df = gr.Dataframe(label="Passages", interactive=False, elem_id="passages-table",
+                                           wrap=True, max_height=400)
+
+            # ---------------------------------------------------------------- Generate
+            with gr.Tab("Generate", id="generate", elem_id="tab-generate"):
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        teacher_radio = gr.Radio(
+                            ["bundled (demo)", "OpenAI-compatible server", "local model folder"],
+                            value="bundled (demo)", label="Teacher", elem_id="teacher")
+                        bundled_note = gr.Markdown(BUNDLED_NOTE, elem_classes=["synthrl-note"], elem_id="bundled-note")
+                        t_url = gr.Textbox(label="base URL", placeholder="http://127.0.0.1:8000/v1", visible=False)
+                        t_model = gr.Textbox(label="model", placeholder="Qwen/Qwen2.5-7B-Instruct", visible=False)
+                        t_key = gr.Textbox(label="API key environment variable (name, not the key)",
+                                           value="OPENAI_API_KEY", visible=False)
+                        t_folder = gr.Textbox(label="local model folder", placeholder="/models/Qwen2.5-7B-Instruct",
+                                              visible=False)
+                    with gr.Column(scale=1):
+                        with gr.Row():
+                            n_num = gr.Number(value=8, precision=0, minimum=1, label="N new samples", elem_id="gen-n")
+                            votes_num = gr.Number(value=4, precision=0, minimum=0, label="votes per sample (k)",
+                                                  elem_id="gen-votes")
+                        with gr.Row():
+                            gen_btn = gr.Button("Generate / resume", variant="primary", elem_id="gen-start")
+                            gen_stop_btn = gr.Button("Cancel", variant="stop", elem_id="gen-stop")
+                        with gr.Row():
+                            measure_btn = gr.Button("Measure pass rates", elem_id="measure-all")
+                            adapt_btn = gr.Button("Adapt difficulty (1 round)", elem_id="adapt")
+                            stage_stop_btn = gr.Button("Stop measure/adapt", elem_id="stage-stop")
+                        gen_progress = gr.HTML(elem_id="gen-progress")
+                        gen_job_md = gr.Markdown(elem_id="gen-job")
+                gen_samples_df = gr.Dataframe(label="Newest samples (they appear as they are made)",
+                                              interactive=False, elem_id="gen-samples", max_height=360)
+                gen_log = gr.Textbox(label="Log", lines=8, max_lines=8, interactive=False, elem_id="gen-log")
+
+            # ---------------------------------------------------------------- Review
+            with gr.Tab("Review", id="review", elem_id="tab-review"):
+                with gr.Row():
+                    r_round = gr.Dropdown(["all"], value="all", label="round", elem_id="f-round")
+                    r_origin = gr.Dropdown(["all", "generated", "harder", "easier", "edited"], value="all",
+                                           label="origin", elem_id="f-origin")
+                    r_status = gr.Dropdown(["all", "pending", "verified", "dropped", "accepted", "rejected", "failed"],
+                                           value="all", label="status", elem_id="f-status")
+                    r_lo = gr.Slider(0, 1, value=0, step=0.05, label="pass rate ≥", elem_id="f-lo")
+                    r_hi = gr.Slider(0, 1, value=1, step=0.05, label="pass rate ≤", elem_id="f-hi")
+                with gr.Row():
+                    r_unmeasured = gr.Checkbox(value=True, label="include unmeasured", elem_id="f-unmeasured")
+                    r_flagged = gr.Checkbox(value=False, label="flagged only", elem_id="f-flagged")
+                    r_text = gr.Textbox(label="text contains", scale=2, elem_id="f-text")
+                    bulk_accept_btn = gr.Button("Accept all filtered", elem_id="bulk-accept")
+                    bulk_reject_btn = gr.Button("Reject all filtered", elem_id="bulk-reject")
+                review_cap = gr.Markdown(elem_id="review-caption")
+                review_df = gr.Dataframe(interactive=False, elem_id="review-table", max_height=420, wrap=True)
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        detail_md = gr.Markdown("Click a row to see the sample.", elem_id="sample-detail")
+                    with gr.Column(scale=2):
+                        sel_id = gr.Number(value=None, precision=0, label="sample id", elem_id="sample-id",
+                                           interactive=True)
+                        edit_q = gr.Textbox(label="question", lines=4, elem_id="edit-question")
+                        edit_a = gr.Textbox(label="answer (full solution; the reference is re-read from it)",
+                                            lines=4, elem_id="edit-answer")
+                        with gr.Row():
+                            save_edit_btn = gr.Button("Save edit", variant="primary", elem_id="save-edit")
+                            remeasure_btn = gr.Button("Re-measure", elem_id="remeasure")
+                        with gr.Row():
+                            accept_btn = gr.Button("Accept", elem_id="accept")
+                            reject_btn = gr.Button("Reject", variant="stop", elem_id="reject")
+                        review_status = gr.Markdown(elem_id="review-status")
+
+            # ---------------------------------------------------------------- Difficulty
+            with gr.Tab("Difficulty", id="difficulty", elem_id="tab-difficulty"):
+                diff_md = gr.Markdown(elem_id="difficulty-summary")
+                with gr.Row():
+                    hist_plot = gr.Plot(label="Pass-rate histogram", elem_id="hist-plot")
+                    shift_plot = gr.Plot(label="Parent → child", elem_id="shift-plot")
+
+            # ---------------------------------------------------------------- Select
+            with gr.Tab("Select", id="select", elem_id="tab-select"):
+                with gr.Row():
+                    s_rule = gr.Radio(list(views.SELECT_RULES), value="paper", label="rule", elem_id="s-rule")
+                    s_lo = gr.Slider(0, 1, value=0.05, step=0.05, label="band lo (band/top)", elem_id="s-lo")
+                    s_hi = gr.Slider(0, 1, value=0.95, step=0.05, label="band hi (band/top)", elem_id="s-hi")
+                    s_m = gr.Number(value=500, precision=0, minimum=1, label="M (how many)", elem_id="s-m")
+                sel_md = gr.Markdown(elem_id="selection-summary")
+                sel_plot = gr.Plot(elem_id="selection-plot")
+                with gr.Row():
+                    save_sel_btn = gr.Button("Save selection", variant="primary", elem_id="save-selection")
+                    exp_fmt = gr.Radio(["jsonl", "parquet", "hf"], value="jsonl", label="export format")
+                    export_btn = gr.Button("Export latest selection", elem_id="export")
+                export_md = gr.Markdown(elem_id="export-status")
+                export_file = gr.File(label="download", interactive=False, visible=False, elem_id="export-file")
+                sels_df = gr.Dataframe(label="Saved selections", interactive=False, elem_id="selections-table")
+
+            # ---------------------------------------------------------------- Train
+            with gr.Tab("Train", id="train", elem_id="tab-train"):
+                with gr.Row():
+                    tr_algo = gr.Radio(["grpo", "ppo"], value="grpo", label="algorithm", elem_id="tr-algo")
+                    tr_profile = gr.Radio(["tiny", "paper"], value="tiny", label="settings profile",
+                                          info="tiny: a few CPU steps; paper: lr 1e-6, 16 rollouts, T=1.2 …")
+                    tr_steps = gr.Number(value=2, precision=0, minimum=0, label="max steps (0 = profile's)",
+                                         elem_id="tr-steps")
+                    tr_lora = gr.Checkbox(value=False, label="LoRA")
+                with gr.Row():
+                    tr_btn = gr.Button("Launch training", variant="primary", elem_id="tr-start")
+                    tr_stop_btn = gr.Button("Stop (saves a checkpoint)", variant="stop", elem_id="tr-stop")
+                    tr_resume_btn = gr.Button("Resume", elem_id="tr-resume")
+                tr_job_md = gr.Markdown(elem_id="train-job")
+                tr_md = gr.Markdown(elem_id="train-summary")
+                tr_plot = gr.Plot(label="Training curves", elem_id="train-plot")
+                rollouts_df = gr.Dataframe(label="Recent completions with rewards", interactive=False,
+                                           elem_id="rollouts-table", wrap=True, max_height=300)
+                tr_log = gr.Textbox(label="Training log", lines=6, max_lines=6, interactive=False)
+
+            # ---------------------------------------------------------------- Evaluate
+            with gr.Tab("Evaluate", id="evaluate", elem_id="tab-evaluate"):
+                with gr.Row():
+                    ev_bench = gr.Textbox(value=str(DEMO_BENCHMARK.relative_to(ROOT)), label="benchmark JSONL",
+                                          scale=3, elem_id="ev-bench")
+                    ev_limit = gr.Number(value=0, precision=0, minimum=0, label="first N items (0 = all)")
+                with gr.Row():
+                    ev_both_btn = gr.Button("Evaluate base and trained", variant="primary", elem_id="ev-both")
+                    ev_base_btn = gr.Button("Evaluate base", elem_id="ev-base")
+                    ev_trained_btn = gr.Button("Evaluate trained", elem_id="ev-trained")
+                    ev_stop_btn = gr.Button("Stop", variant="stop")
+                ev_job_md = gr.Markdown(elem_id="eval-job")
+                ev_md = gr.Markdown(elem_id="eval-summary")
+                ev_df = gr.Dataframe(label="Evaluations", interactive=False, elem_id="eval-table")
+                ev_diff_df = gr.Dataframe(label="Items where A and B differ", interactive=False,
+                                          elem_id="eval-diff", wrap=True, max_height=360)
+
+            # ---------------------------------------------------------------- Runs
+            with gr.Tab("Runs", id="runs", elem_id="tab-runs"):
+                runs_df = gr.Dataframe(label="Runs (click one to open it)", interactive=False, elem_id="runs-table")
+                with gr.Row():
+                    cmp_a = gr.Dropdown(choices=[], label="compare run A", elem_id="cmp-a")
+                    cmp_b = gr.Dropdown(choices=[], label="with run B", elem_id="cmp-b")
+                    cmp_btn = gr.Button("Compare", elem_id="cmp-btn")
+                cmp_df = gr.Dataframe(interactive=False, elem_id="cmp-table")
+                with gr.Accordion("Delete a run", open=False):
+                    del_tb = gr.Textbox(label="type the run name to delete it (its folder and everything in it)",
+                                        elem_id="delete-name")
+                    del_btn = gr.Button("Delete run", variant="stop", elem_id="delete-btn")
+                    del_md = gr.Markdown()
+
+        # ====================================================================================== wiring
+        filt = [r_round, r_origin, r_status, r_lo, r_hi, r_unmeasured, r_flagged, r_text]
+        sel_in = [s_rule, s_lo, s_hi, s_m]
+        live_in = [run_dd, version_dd, *filt, *sel_in, sel_id]
+        live_out = [summary_md, version_dd, r_round, know_md, docs_df, ingest_job_md, gen_progress, gen_job_md,
+                    gen_samples_df, gen_log, review_cap, review_df, detail_md, diff_md, hist_plot, shift_plot,
+                    sel_md, sel_plot, sels_df, tr_job_md, tr_md, tr_plot, rollouts_df, tr_log, ev_job_md, ev_md,
+                    ev_df, ev_diff_df, runs_df, cmp_a, cmp_b]
+
+        def live(run, version, rnd, origin, status, lo, hi, unmeasured, flagged, text, rule, slo, shi, m, sid):
+            return render_live(run, version, views.ReviewFilter(rnd or "all", origin or "all", status or "all",
+                                                                lo, hi, bool(unmeasured), bool(flagged), text or ""),
+                               rule, slo, shi, m, sid)
+
+        def tick(fp, *args):
+            new = fingerprint(args[0])
+            if new == fp:
+                return [gr.skip()] * len(live_out) + [fp]
+            return [*live(*args), new]
+
+        timer.tick(tick, [fp_state, *live_in], [*live_out, fp_state], show_progress="hidden",
+                   trigger_mode="once", queue=True)
+
+        def open_run(run, *args):
+            _remember(run)
+            return [*live(run, None, *args[1:]), fingerprint(run)]
+
+        run_dd.change(open_run, live_in, [*live_out, fp_state], show_progress="hidden").then(
+            load_task_of_run, [run_dd], [yaml_code, validation_md, new_run_tb, *form])
+        run_dd.change(None, [run_dd], None, js=_JS_SET_URL)
+
+        def refresh(*args):
+            return [*live(*args), fingerprint(args[0])]
+
+        for comp in (*filt, version_dd):
+            comp.change(refresh, live_in, [*live_out, fp_state], show_progress="hidden")
+        for comp in sel_in:
+            comp.change(select_preview, [run_dd, version_dd, *sel_in], [sel_md, sel_plot], show_progress="hidden")
+
+        demo.load(on_load, None, [run_dd, template_dd]).then(
+            refresh, live_in, [*live_out, fp_state]).then(
+            load_task_of_run, [run_dd], [yaml_code, validation_md, new_run_tb, *form])
+
+        # Task
+        template_dd.input(load_template, [template_dd], [yaml_code, validation_md, *form])
+        for c in form:
+            c.input(form_changed, [*form, yaml_code], [yaml_code, validation_md])
+        yaml_code.input(yaml_changed, [yaml_code], [validation_md, *form])
+        save_task_btn.click(save_task, [new_run_tb, yaml_code], [run_dd, review_status])
+        chk_btn.click(check_answer, [yaml_code, chk_completion, chk_reference], [chk_md])
+
+        # Knowledge
+        upload.upload(save_uploads, [run_dd, upload], [know_md])
+        ingest_btn.click(start_ingest, [run_dd], [ingest_job_md])
+        demo_corpus_btn.click(start_ingest_demo, [run_dd], [ingest_job_md])
+        search_btn.click(search, [run_dd, q_tb, mode_radio, k_slider], [passages_df])
+        q_tb.submit(search, [run_dd, q_tb, mode_radio, k_slider], [passages_df])
+
+        # Generate
+        teacher_radio.change(teacher_visibility, [teacher_radio], [bundled_note, t_url, t_model, t_key, t_folder])
+        gen_btn.click(start_generate, [run_dd, teacher_radio, t_url, t_model, t_key, t_folder, n_num, votes_num],
+                      [gen_job_md])
+        gen_stop_btn.click(lambda r: stop_job(r, "generate"), [run_dd], [gen_job_md])
+        measure_btn.click(start_measure, [run_dd], [gen_job_md])
+        adapt_btn.click(start_adapt, [run_dd, teacher_radio, t_url, t_model, t_key, t_folder, votes_num],
+                        [gen_job_md])
+        stage_stop_btn.click(stop_stages, [run_dd], [gen_job_md])
+
+        # Review
+        def pick_row(run, version, evt: gr.SelectData):
+            row = evt.row_value or []
+            if not row:
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return show_sample(run, version, int(row[0]))
+
+        review_df.select(pick_row, [run_dd, version_dd], [sel_id, detail_md, edit_q, edit_a])
+        sel_id.submit(lambda r, v, i: show_sample(r, v, i), [run_dd, version_dd, sel_id],
+                      [sel_id, detail_md, edit_q, edit_a])
+        save_edit_btn.click(save_edit, [run_dd, sel_id, edit_q, edit_a], [review_status]).then(
+            refresh, live_in, [*live_out, fp_state])
+        remeasure_btn.click(remeasure, [run_dd, sel_id], [review_status])
+        accept_btn.click(lambda r, i: set_status(r, i, "accepted"), [run_dd, sel_id], [review_status]).then(
+            refresh, live_in, [*live_out, fp_state])
+        reject_btn.click(lambda r, i: set_status(r, i, "rejected"), [run_dd, sel_id], [review_status]).then(
+            refresh, live_in, [*live_out, fp_state])
+        bulk_accept_btn.click(lambda *a: bulk_status(*a, status="accepted"), [run_dd, version_dd, *filt],
+                              [review_status]).then(refresh, live_in, [*live_out, fp_state])
+        bulk_reject_btn.click(lambda *a: bulk_status(*a, status="rejected"), [run_dd, version_dd, *filt],
+                              [review_status]).then(refresh, live_in, [*live_out, fp_state])
+
+        # Select
+        save_sel_btn.click(save_selection, [run_dd, version_dd, *sel_in], [export_md]).then(
+            refresh, live_in, [*live_out, fp_state])
+        export_btn.click(export, [run_dd, exp_fmt], [export_md, export_file])
+
+        # Train
+        tr_btn.click(lambda *a: start_train(*a, resume=False), [run_dd, tr_algo, tr_profile, tr_steps, tr_lora],
+                     [tr_job_md])
+        tr_resume_btn.click(lambda *a: start_train(*a, resume=True), [run_dd, tr_algo, tr_profile, tr_steps, tr_lora],
+                            [tr_job_md])
+        tr_stop_btn.click(lambda r: stop_job(r, "train"), [run_dd], [tr_job_md])
+
+        # Evaluate
+        ev_both_btn.click(lambda *a: start_eval(*a, which=("base", "latest")), [run_dd, ev_bench, ev_limit],
+                          [ev_job_md])
+        ev_base_btn.click(lambda *a: start_eval(*a, which=("base",)), [run_dd, ev_bench, ev_limit], [ev_job_md])
+        ev_trained_btn.click(lambda *a: start_eval(*a, which=("latest",)), [run_dd, ev_bench, ev_limit], [ev_job_md])
+        ev_stop_btn.click(lambda r: stop_job(r, "eval"), [run_dd], [ev_job_md])
+
+        # Runs
+        def pick_run(evt: gr.SelectData):
+            row = evt.row_value or []
+            return gr.update(choices=_run_names(), value=row[0]) if row else gr.skip()
+
+        runs_df.select(pick_run, None, [run_dd])
+        cmp_btn.click(compare, [cmp_a, cmp_b], [cmp_df])
+        del_btn.click(delete_run, [del_tb, run_dd], [del_md, run_dd, del_tb])
+    return demo
+
+
+_JS_SET_URL = """(run) => {
+  const u = new URL(window.location.href);
+  if (run) { u.searchParams.set('run', run); } else { u.searchParams.delete('run'); }
+  window.history.replaceState(null, '', u.toString());
+  return [];
+}"""
+
+
+# ============================================================================================================
+# Handlers: each reads inputs, calls the library / CLI / a view, and says what went wrong and how to fix it.
+def _bundled_tasks() -> dict[str, Path]:
+    from synthrl.task import bundled_tasks
+
+    return bundled_tasks()
+
+
+def fingerprint(run: str | None):
+    st = _store(run) if run else None
+    if st is None:
+        return ("none", run, tuple(_run_names()))
+    js = tuple(sorted((k, v.get("running"), v.get("returncode"), len(v.get("tail") or "")) for k, v in _jobs(run).items()))
+    return (run, st.data_version(), js, tuple(_run_names()))
+
+
+def on_load(request: gr.Request):
+    q = None
+    try:
+        q = dict(request.query_params).get("run") if request is not None else None
+    except Exception:  # noqa: BLE001 - a missing request is not an error
+        q = None
+    run = _initial_run(q)
+    tmpl = "demo_addition" if "demo_addition" in _bundled_tasks() else None
+    return gr.update(choices=_run_names(), value=run), gr.update(value=tmpl)
+
+
+def render_live(run, version, f: views.ReviewFilter, rule, slo, shi, m, sid):
+    """Every view that follows the store, in `live_out` order."""
+    names = _run_names()
+    runs = list_runs()
+    all_jobs = {r["run"]: _jobs(r["run"]) for r in runs if "error" not in r}
+    runs_tbl = views.runs_table(runs, all_jobs)
+    cmp_choices = gr.update(choices=names)
+    st = _store(run)
+    if st is None:
+        empty = views.pd.DataFrame()
+        nf = views._empty_figure("Open or create a run first")
+        msg = "Open a run (top of the page) or create one on the **Task** tab."
+        return [views.run_summary(None), gr.update(choices=[], value=None), gr.update(choices=["all"], value="all"),
+                msg, empty, "", "", "", empty, "", msg, empty, "Click a row to see the sample.", msg, nf, nf,
+                msg, nf, empty, "", msg, nf, empty, "", "", msg, empty, empty, runs_tbl, cmp_choices, cmp_choices]
+    js = all_jobs.get(run) or _jobs(run)
+    status = st.status()
+    versions = views.student_versions(st)
+    if version not in versions:
+        version = versions[0] if versions else None
+    rounds = ["all"] + [str(r[0]) for r in st.query("SELECT DISTINCT round FROM samples ORDER BY round")]
+    rnd_val = f.round if f.round in rounds else "all"
+    if rnd_val != f.round:
+        f = views.ReviewFilter(rnd_val, f.origin, f.status, f.lo, f.hi, f.unmeasured, f.flagged_only, f.text)
+    table, cap = views.review_table(st, f, version)
+    detail = views.sample_detail(st, int(sid), version) if sid not in (None, "") and st.sample(int(sid)) else \
+        "Click a row to see the sample."
+    chosen = views.preview_selection(st, rule, slo, shi, m, version)
+    band = (slo, shi) if rule in ("band", "top") else None
+    gen_stage = next((s for s in ("generate", "verify", "adapt", "measure") if (js.get(s) or {}).get("running")), None)
+    prog_stage = gen_stage or next((s for s in ("generate", "measure", "adapt") if st.progress(s)), "generate")
+    gen_lines = [views.job_line(js.get(s), s) for s in ("generate", "measure", "adapt") if js.get(s)]
+    ev_md, ev_diff = views.eval_comparison(st)
+    return [
+        views.run_summary(status, js),
+        gr.update(choices=versions, value=version),
+        gr.update(choices=rounds, value=rnd_val),
+        views.knowledge_summary(st), views.documents_table(st), views.job_line(js.get("ingest"), "ingest"),
+        views.progress_html(st, prog_stage), "\n\n".join(gen_lines) or "Nothing running.",
+        views.recent_samples_table(st), views.events_text(st, limit=14),
+        cap, table, detail,
+        views.difficulty_summary(st, version), views.pass_rate_histogram(st, version, band),
+        views.shifts_figure(st, version),
+        views.selection_summary(chosen, rule) if len(chosen) or versions else
+        "**Nothing to select yet.** Measure pass rates first (Generate tab → *Measure pass rates*).",
+        views.selection_figure(st, chosen, version, band), views.selections_table(st),
+        views.job_line(js.get("train"), "train"), views.training_summary(st), views.training_figure(st),
+        views.rollouts_table(st), _tail_of(js.get("train")),
+        views.job_line(js.get("eval"), "eval"), ev_md, views.evaluations_table(st), ev_diff,
+        runs_tbl, cmp_choices, cmp_choices,
+    ]
+
+
+def select_preview(run, version, rule, slo, shi, m):
+    st = _store(run)
+    if st is None:
+        return "Open a run first.", views._empty_figure("Open or create a run first")
+    try:
+        chosen = views.preview_selection(st, rule, slo, shi, m, version or None)
+    except ValueError as e:
+        return f"**Cannot preview:** {views._md_escape(e)}", gr.skip()
+    band = (slo, shi) if rule in ("band", "top") else None
+    return views.selection_summary(chosen, rule), views.selection_figure(st, chosen, version or None, band)
+
+
+# -- task ----------------------------------------------------------------------------------------------------
+def _form_values(*vals) -> dict:
+    return dict(zip(views.TASK_FORM_FIELDS, vals))
+
+
+def _form_updates(text: str) -> list:
+    vals = views.task_to_form(text)
+    if vals is None:
+        return [gr.skip()] * len(views.TASK_FORM_FIELDS)
+    return [vals[k] for k in views.TASK_FORM_FIELDS]
+
+
+def load_template(name):
+    tasks = _bundled_tasks()
+    if not name or name not in tasks:
+        return [gr.skip()] * (2 + len(views.TASK_FORM_FIELDS))
+    text = tasks[name].read_text(encoding="utf-8")
+    return [text, views.validate_task_text(text)[1], *_form_updates(text)]
+
+
+def form_changed(*vals):
+    *form_vals, current = vals
+    text = views.form_to_yaml(_form_values(*form_vals), current or "")
+    return text, views.validate_task_text(text)[1]
+
+
+def yaml_changed(text):
+    return [views.validate_task_text(text)[1], *_form_updates(text or "")]
+
+
+def load_task_of_run(run):
+    st = _store(run)
+    if st is None or st.get_config("task") is None:
+        return [gr.skip(), gr.skip(), gr.update(value=run or "")] + [gr.skip()] * len(views.TASK_FORM_FIELDS)
+    try:
+        text = st.load_task().to_yaml()
+    except Exception as e:  # noqa: BLE001 - a broken snapshot is shown, not raised
+        return [gr.skip(), f"The run's saved task cannot be read: {views._md_escape(e)}", run] + \
+            [gr.skip()] * len(views.TASK_FORM_FIELDS)
+    return [text, views.validate_task_text(text)[1], run, *_form_updates(text)]
+
+
+def save_task(run_name, text):
+    run_name = (run_name or "").strip()
+    if not run_name:
+        raise gr.Error("Type a run name (letters, digits, '_', '-', '.') next to *Save task to run*.")
+    if not paths.valid_run_name(run_name):
+        raise gr.Error(f"Invalid run name {run_name!r}: use letters, digits, '_', '-' or '.' (up to 100 characters).")
+    task, verdict = views.validate_task_text(text)
+    if task is None:
+        raise gr.Error("The task has problems (listed under the YAML); fix them, then save.")
+    st = _store(run_name, create=True)
+    old = st.get_config("task")
+    if old is not None and old != task.to_dict() and (st.scalar("SELECT count(*) FROM samples") or 0):
+        gr.Warning(f"Run {run_name} already has samples made for the previous task; they are kept. "
+                   "Start a new run if the task changed substantially.")
+    st.save_task(task)
+    st.log("task", f"task {task.name} v{task.version} saved from the app")
+    _remember(run_name)
+    gr.Info(f"Saved task {task.name} to run {run_name}.")
+    return gr.update(choices=_run_names(), value=run_name), f"Task saved to run `{run_name}`."
+
+
+def check_answer(text, completion, reference):
+    task, _ = views.validate_task_text(text)
+    return views.check_answer(task, completion, reference)
+
+
+# -- knowledge ---------------------------------------------------------------------------------------------------
+def save_uploads(run, files):
+    st = _need_store(run)
+    saved, problems = [], []
+    for f in files or []:
+        try:
+            saved.append(save_upload(st.dir, f).name)
+        except (SecurityError, OSError) as e:
+            problems.append(str(e))
+    for p in problems:
+        gr.Warning(p)
+    msg = f"Copied {len(saved)} file(s) into the run's uploads folder: {', '.join(saved)}." if saved else ""
+    if problems:
+        msg += "\n\nRefused: " + "; ".join(views._md_escape(p) for p in problems)
+    return msg + ("\n\nPress **Ingest uploaded documents** to index them." if saved else "")
+
+
+def start_ingest(run):
+    st = _need_store(run)
+    up = st.dir / "uploads"
+    if not up.is_dir() or not any(up.iterdir()):
+        raise gr.Error("No uploaded documents yet: drop files on the upload box first (or add the demo corpus).")
+    return _start(run, "ingest", ["ingest", run, str(up)])
+
+
+def start_ingest_demo(run):
+    _need_store(run)
+    if not DEMO_CORPUS.is_dir():
+        raise gr.Error(f"The demo corpus is missing at {DEMO_CORPUS}; reinstall synthrl from a source checkout.")
+    return _start(run, "ingest", ["ingest", run, str(DEMO_CORPUS)])
+
+
+def search(run, query, mode, k):
+    st = _need_store(run)
+    if not (query or "").strip():
+        raise gr.Error("Type a search query first.")
+    try:
+        from synthrl.retrieval import get_retriever
+    except ImportError:
+        from synthrl.retrieval.index import get_retriever
+    try:
+        passages = get_retriever(st, mode=mode).retrieve(query, int(k))
+    except Exception as e:  # noqa: BLE001 - retrieval errors are user-facing
+        raise gr.Error(f"Search failed: {e}") from None
+    if not passages:
+        gr.Info("No passages matched; try other words or the dense/hybrid mode.")
+    return views.passages_table(passages)
+
+
+# -- generate ----------------------------------------------------------------------------------------------------
+def teacher_visibility(choice):
+    api = choice == "OpenAI-compatible server"
+    return (gr.update(visible=choice.startswith("bundled")), gr.update(visible=api), gr.update(visible=api),
+            gr.update(visible=api), gr.update(visible=choice == "local model folder"))
+
+
+def teacher_args(choice, url, model, key_env, folder) -> list[str]:
+    if choice == "OpenAI-compatible server":
+        if not (url or "").strip() or not (model or "").strip():
+            raise gr.Error("An OpenAI-compatible teacher needs a base URL (e.g. http://127.0.0.1:8000/v1) and a model name.")
+        args = ["--teacher-backend", "openai", "--teacher-url", url.strip(), "--teacher-model", model.strip()]
+        if (key_env or "").strip():
+            if not key_env.strip().replace("_", "").isalnum():
+                raise gr.Error("The API key field takes the NAME of an environment variable (e.g. OPENAI_API_KEY), "
+                               "not the key itself.")
+            if key_env.strip() not in os.environ:
+                gr.Warning(f"Environment variable {key_env.strip()} is not set for the app; export it and restart "
+                           "the app, or the server must not need a key.")
+            args += ["--teacher-key-env", key_env.strip()]
+        return args
+    if choice == "local model folder":
+        p = Path((folder or "").strip()).expanduser()
+        if not (folder or "").strip() or not p.is_dir():
+            raise gr.Error(f"Local teacher folder {folder!r} does not exist; give a transformers model folder.")
+        return ["--teacher-backend", "transformers", "--teacher-model", str(p)]
+    return []
+
+
+def start_generate(run, choice, url, model, key_env, folder, n, votes):
+    st = _need_store(run)
+    if st.get_config("task") is None:
+        raise gr.Error("This run has no task yet: save one on the Task tab first.")
+    if not n or int(n) < 1:
+        raise gr.Error("N must be at least 1.")
+    args = ["generate", run, "--n", str(int(n)), "--votes", str(int(votes or 0)),
+            *teacher_args(choice, url, model, key_env, folder)]
+    return _start(run, "generate", args)
+
+
+def start_measure(run):
+    st = _need_store(run)
+    if not (st.scalar("SELECT count(*) FROM samples") or 0):
+        raise gr.Error("No samples to measure yet: generate some first.")
+    return _start(run, "measure", ["measure", run])
+
+
+def start_adapt(run, choice, url, model, key_env, folder, votes):
+    st = _need_store(run)
+    if not (st.scalar("SELECT count(*) FROM pass_rates") or 0):
+        raise gr.Error("Adaptation rewrites samples by their pass rate: measure pass rates first.")
+    return _start(run, "adapt", ["adapt", run, "--rounds", "1", *teacher_args(choice, url, model, key_env, folder)])
+
+
+def stop_job(run, stage):
+    _need_store(run)
+    try:
+        ok = jobs.stop(run, stage, timeout=2.0)
+    except jobs.JobError as e:
+        raise gr.Error(str(e)) from None
+    if not ok:
+        gr.Info(f"{stage} is not running.")
+    else:
+        gr.Info(f"Asked {stage} to stop; what it finished is saved. Launch it again to resume.")
+    return views.job_line(jobs.job_state(run, stage), stage)
+
+
+def stop_stages(run):
+    for s in ("measure", "adapt"):
+        try:
+            jobs.stop(run, s, timeout=1.0)
+        except jobs.JobError:
+            pass
+    return "\n\n".join(views.job_line(jobs.job_state(run, s), s) for s in ("measure", "adapt"))
+
+
+# -- review ------------------------------------------------------------------------------------------------------
+def show_sample(run, version, sid):
+    st = _need_store(run)
+    if sid in (None, ""):
+        raise gr.Error("Type a sample id or click a row in the table.")
+    s = st.sample(int(sid))
+    if s is None:
+        raise gr.Error(f"Sample {int(sid)} does not exist in run {run}.")
+    return int(sid), views.sample_detail(st, s.id, version or None), s.question, s.answer
+
+
+def save_edit(run, sid, question, answer):
+    st = _need_store(run)
+    if sid in (None, ""):
+        raise gr.Error("Select a sample first (click a row).")
+    s = st.sample(int(sid))
+    if s is None:
+        raise gr.Error(f"Sample {int(sid)} does not exist in run {run}.")
+    if not (question or "").strip():
+        raise gr.Error("The question must not be empty.")
+    fields = {}
+    if question != s.question:
+        fields["question"] = question
+    if answer != s.answer:
+        fields["answer"] = answer
+        from synthrl import scoring
+
+        ref = scoring.extract(answer, st.load_task())
+        if ref is None:
+            gr.Warning("The checker cannot read an answer from the new answer text; the reference is unchanged. "
+                       "Write the answer in the task's output format.")
+        else:
+            fields["reference"] = ref
+    if not fields:
+        gr.Info("Nothing changed.")
+        return "Nothing changed."
+    flags = tuple(dict.fromkeys((*s.flags, "edited")))
+    st.update_sample(s.id, author="ui", flags=flags, **fields)
+    st.log("review", f"sample {s.id} edited in the app ({', '.join(fields)})", sample_id=s.id)
+    gr.Info(f"Saved sample {s.id} as a new revision; press Re-measure to update its pass rate.")
+    return f"Saved sample {s.id} ({', '.join(sorted(fields))}). Its old pass rate may be stale — press **Re-measure**."
+
+
+def remeasure(run, sid):
+    _need_store(run)
+    if sid in (None, ""):
+        raise gr.Error("Select a sample first (click a row).")
+    line = _start(run, "measure", ["measure", run, "--samples", str(int(sid))])
+    return line + "\n\nThe new pass rate appears in the detail when measuring finishes."
+
+
+def set_status(run, sid, status):
+    st = _need_store(run)
+    if sid in (None, ""):
+        raise gr.Error("Select a sample first (click a row).")
+    if st.sample(int(sid)) is None:
+        raise gr.Error(f"Sample {int(sid)} does not exist in run {run}.")
+    st.update_sample(int(sid), author="ui", status=status)
+    return f"Sample {int(sid)} {status}."
+
+
+def bulk_status(run, version, rnd, origin, status_f, lo, hi, unmeasured, flagged, text, status):
+    st = _need_store(run)
+    f = views.ReviewFilter(rnd or "all", origin or "all", status_f or "all", lo, hi, bool(unmeasured), bool(flagged),
+                           text or "")
+    ids = [int(i) for i in views.filter_samples(st, f, version or None)["id"]]
+    if not ids:
+        raise gr.Error("No samples match the filter.")
+    with st.tx() as c:
+        import time as _t
+
+        now = _t.time()
+        old = {r[0]: r[1] for r in c.execute(
+            f"SELECT id, status FROM samples WHERE id IN ({','.join('?' * len(ids))})", ids)}
+        c.executemany("INSERT INTO revisions(sample_id, field, old, new, author, at) VALUES (?,?,?,?,?,?)",
+                      [(i, "status", old[i], status, "ui", now) for i in ids if old.get(i) != status])
+        c.executemany("UPDATE samples SET status=?, updated_at=? WHERE id=?", [(status, now, i) for i in ids])
+    st.log("review", f"{len(ids)} samples {status} in bulk from the app")
+    gr.Info(f"{len(ids)} samples {status}.")
+    return f"{len(ids)} filtered samples {status}."
+
+
+# -- select / export -----------------------------------------------------------------------------------------------
+def save_selection(run, version, rule, lo, hi, m):
+    st = _need_store(run)
+    from synthrl.stages.select import select_report
+
+    try:
+        rep = select_report(st, views.select_config(rule, lo, hi, m, version or None))
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
+    gr.Info(f"Saved selection {rep.selection_id}: {rep.selected} samples.")
+    return (f"Saved selection **{rep.selection_id}** — {rep.selected} of {rep.candidates} candidates "
+            f"(mean pass rate {rep.mean_pass_rate:.2f}; {rep.unmeasured} unmeasured skipped; "
+            f"{rep.suspects} flagged suspect_label). Train on it on the **Train** tab.")
+
+
+def export(run, fmt):
+    st = _need_store(run)
+    from synthrl.export import ExportError, export_selection
+
+    try:
+        path = export_selection(st, fmt)
+    except (ExportError, ValueError, StoreError) as e:
+        raise gr.Error(str(e)) from None
+    msg = f"Exported to `{path}`."
+    if path.is_file():
+        # Offer a download from a temp copy: the run folder itself is never served.
+        tmp = Path(tempfile.mkdtemp(prefix="synthrl-export-")) / path.name
+        shutil.copyfile(path, tmp)
+        return msg, gr.update(value=str(tmp), visible=True)
+    return msg + " (a Hugging Face dataset folder: `datasets.load_from_disk(path)`)", gr.update(visible=False)
+
+
+# -- train / eval ----------------------------------------------------------------------------------------------------
+def start_train(run, algo, profile, steps, lora, resume):
+    st = _need_store(run)
+    if st.latest_selection() is None:
+        raise gr.Error("Nothing to train on: save a selection on the Select tab first.")
+    args = ["train", run, "--algo", algo, "--profile", profile]
+    if steps and int(steps) > 0:
+        args += ["--max-steps", str(int(steps))]
+    if lora:
+        args.append("--lora")
+    if resume:
+        args.append("--resume")
+    return _start(run, "train", args)
+
+
+def start_eval(run, bench, limit, which):
+    st = _need_store(run)
+    if st.get_config("task") is None:
+        raise gr.Error("This run has no task yet: save one on the Task tab first.")
+    p = Path((bench or "").strip()).expanduser()
+    if not p.is_absolute():
+        p = ROOT / p
+    if not p.is_file():
+        raise gr.Error(f"Benchmark file {bench!r} not found; give a JSONL file of {{question, answer}} lines.")
+    if "latest" in which and not (st.scalar("SELECT max(step) FROM metrics WHERE key LIKE 'train/%'") or 0):
+        if which == ("latest",):
+            raise gr.Error("No trained model yet: train on the Train tab first (or evaluate the base).")
+        gr.Warning("No trained model yet: evaluating the base only.")
+        which = ("base",)
+    cmds = []
+    for w in which:
+        a = ["eval", run, "--benchmark", str(p), "--model", w]
+        if limit and int(limit) > 0:
+            a += ["--limit", str(int(limit))]
+        cmds.append(a)
+    return _start(run, "eval", cmds[0] if len(cmds) == 1 else cmds)
+
+
+# -- runs ------------------------------------------------------------------------------------------------------------
+def compare(a, b):
+    if not a or not b:
+        raise gr.Error("Pick two runs to compare.")
+    sa, sb = _store(a), _store(b)
+    if sa is None or sb is None:
+        raise gr.Error("One of those runs no longer exists; refresh the page.")
+    return views.compare_runs(sa.status(), sb.status(), sa.evaluations(), sb.evaluations())
+
+
+def delete_run(name, current):
+    name = (name or "").strip()
+    if not name:
+        raise gr.Error("Type the name of the run to delete, to confirm.")
+    if name not in _run_names():
+        raise gr.Error(f"No run named {name!r}; type the exact name from the runs table.")
+    busy = jobs.running(name)
+    if busy:
+        raise gr.Error(f"Run {name} has running jobs ({', '.join(busy)}); stop them first.")
+    _forget_store(name)
+    folder = (paths.runs_dir() / name).resolve()
+    if folder.parent != paths.runs_dir().resolve():
+        raise gr.Error("Refusing to delete a folder outside the runs folder.")
+    shutil.rmtree(folder)
+    gr.Info(f"Deleted run {name}.")
+    new = current if current != name else None
+    return f"Deleted run `{name}`.", gr.update(choices=_run_names(), value=new), ""
+
+
+# ============================================================================================================
+def launch(host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None, quiet: bool = False):
+    """Build and serve the app (blocks until stopped)."""
+    demo = build_app()
+    demo.queue(default_concurrency_limit=8)
+    print(f"synthrl app: http://{host}:{port}  (runs in {paths.runs_dir()})", file=sys.stderr, flush=True)
+    demo.launch(server_name=host, server_port=port, auth=auth, share=False, inbrowser=False, quiet=quiet,
+                show_error=True, css=CSS, ssr_mode=False, footer_links=[], enable_monitoring=False)

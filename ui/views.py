@@ -1,0 +1,783 @@
+"""What the workbench shows: pure functions of the run store (and of the user's inputs).
+
+Nothing here imports Gradio, so every view is testable on a temporary store and
+benchmarkable without a browser. Tables come back as pandas DataFrames, plots as
+plotly figures, prose as Markdown strings; ui/app.py only wires them to components.
+
+    df = review_table(store, ReviewFilter(status="verified", lo=0.1, hi=0.9))
+    fig = pass_rate_histogram(store)
+"""
+from __future__ import annotations
+
+import html
+import math
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import pandas as pd
+
+from synthrl.store import RunStore
+
+# The learnable band: samples the student solves sometimes but not always.
+LEARNABLE_BAND = (0.0, 1.0)  # exclusive on both ends: 0 < p < 1
+TRAIN_KEYS = ("train/reward", "train/kl", "train/loss", "train/completion_length", "train/heldout_accuracy")
+MAX_TABLE_ROWS = 500
+STAGES = ("ingest", "generate", "verify", "measure", "adapt", "select", "train", "eval")
+
+
+def _clip(text: Any, n: int = 120) -> str:
+    s = "" if text is None else str(text)
+    s = " ".join(s.split())
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def _md_escape(text: Any) -> str:
+    """Text shown inside Markdown: HTML-escaped so model output cannot inject markup."""
+    return html.escape("" if text is None else str(text))
+
+
+def _block(text: Any) -> str:
+    """A fenced block for model-written text (kept verbatim, never rendered as Markdown)."""
+    s = "" if text is None else str(text)
+    fence = "````" if "```" in s else "```"
+    return f"{fence}text\n{s}\n{fence}"
+
+
+def _ago(ts: float | None) -> str:
+    if not ts:
+        return ""
+    d = max(0.0, time.time() - ts)
+    if d < 90:
+        return f"{int(d)}s ago"
+    if d < 5400:
+        return f"{int(d // 60)} min ago"
+    if d < 86400 * 2:
+        return f"{d / 3600:.1f} h ago"
+    return time.strftime("%Y-%m-%d", time.localtime(ts))
+
+
+# -- runs ------------------------------------------------------------------------------
+RUN_COLUMNS = ["run", "task", "documents", "chunks", "samples", "measured", "selected", "train steps",
+               "evaluations", "activity", "created"]
+
+
+def runs_table(runs: list[dict], jobs: dict[str, dict] | None = None) -> pd.DataFrame:
+    """One row per run (from store.list_runs()); `jobs` maps run -> {stage: job state}."""
+    rows = []
+    for r in runs:
+        if "error" in r:
+            rows.append([r["run"], f"unreadable: {r['error']}"] + [""] * (len(RUN_COLUMNS) - 2))
+            continue
+        running = [s for s, j in ((jobs or {}).get(r["run"]) or {}).items() if j.get("running")]
+        prog = [f"{k} {v.get('done')}/{v.get('total')}" for k, v in (r.get("progress") or {}).items()
+                if v.get("state") == "running"]
+        activity = ", ".join(f"{s} running" for s in running) or ", ".join(prog) or ""
+        evals = "; ".join(f"{e['model']}: {e['accuracy']:.0%}" for e in r.get("evaluations") or [] if e.get("accuracy") is not None)
+        rows.append([r["run"], r.get("task") or "(no task)", r.get("documents", 0), r.get("chunks", 0),
+                     r.get("samples", 0), r.get("measured", 0), r.get("selected", 0), r.get("train_steps", 0),
+                     evals, activity, _ago(r.get("created_at"))])
+    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def next_step(status: dict) -> str:
+    """The one thing to do next, given a run's status counts."""
+    if not status.get("task"):
+        return "Pick or write a task on the **Task** tab and press *Save task to run*."
+    if not status.get("chunks"):
+        return "Add documents on the **Knowledge** tab and press *Ingest* (or generate without passages)."
+    if not status.get("samples"):
+        return "Generate samples on the **Generate** tab."
+    if not status.get("measured"):
+        return "Measure the student's pass rates (**Generate** tab, *Measure*), then look at **Difficulty**."
+    if not status.get("selected"):
+        return "Choose the training set on the **Select** tab."
+    if not status.get("train_steps"):
+        return "Train the student on the **Train** tab."
+    if not status.get("evaluations"):
+        return "Compare base and trained models on the **Evaluate** tab."
+    return "Done: compare with other runs on the **Runs** tab, or adapt, select and train again."
+
+
+def run_summary(status: dict | None, jobs: dict[str, dict] | None = None) -> str:
+    """The status line at the top of the page."""
+    if status is None:
+        return ("**No run open.** Create one: pick a task on the **Task** tab, type a run name and press "
+                "*Save task to run* — or open an existing run on the **Runs** tab.")
+    by = status.get("samples_by_status") or {}
+    parts = [f"**Run `{status['run']}`**", f"task `{status.get('task') or '—'}`",
+             f"{status.get('documents', 0)} documents / {status.get('chunks', 0)} chunks",
+             f"{status.get('samples', 0)} samples"
+             + (" (" + ", ".join(f"{v} {k}" for k, v in sorted(by.items())) + ")" if by else ""),
+             f"{status.get('measured', 0)} measured", f"{status.get('selected', 0)} selected",
+             f"{status.get('train_steps', 0)} train steps"]
+    running = [s for s, j in (jobs or {}).items() if j.get("running")]
+    line = " · ".join(parts)
+    if running:
+        line += " · **running: " + ", ".join(running) + "**"
+    return line + "\n\nNext: " + next_step(status)
+
+
+def compare_runs(a: dict, b: dict, evals_a: list[dict], evals_b: list[dict]) -> pd.DataFrame:
+    """Two runs side by side: counts, then the latest accuracy of each evaluated model."""
+    keys = [("task", "task"), ("documents", "documents"), ("chunks", "chunks"), ("samples", "samples"),
+            ("measured", "measured"), ("selected", "selected"), ("train steps", "train_steps"),
+            ("rounds", "rounds"), ("parse failures", "parse_failures")]
+    rows = [[label, a.get(k), b.get(k)] for label, k in keys]
+
+    def latest(evals: list[dict]) -> dict[str, dict]:
+        out: dict[str, dict] = {}
+        for e in evals:
+            out[f"{e['model']} on {e.get('benchmark') or '?'}"] = e
+        return out
+
+    la, lb = latest(evals_a), latest(evals_b)
+    for key in sorted(set(la) | set(lb)):
+        rows.append([f"accuracy: {key}", _fmt_acc(la.get(key)), _fmt_acc(lb.get(key))])
+    return pd.DataFrame([[r[0], "" if r[1] is None else str(r[1]), "" if r[2] is None else str(r[2])] for r in rows],
+                        columns=["", a.get("run", "A"), b.get("run", "B") + (" " if b.get("run") == a.get("run") else "")])
+
+
+def _fmt_acc(e: dict | None) -> str:
+    if not e:
+        return "—"
+    ci = ""
+    if e.get("ci_low") is not None and e.get("ci_high") is not None:
+        ci = f" [{e['ci_low']:.0%}, {e['ci_high']:.0%}]"
+    return f"{e['accuracy']:.1%}{ci} (n={e['n']})"
+
+
+# -- task ------------------------------------------------------------------------------------
+_PROBLEM_RE = re.compile(r"^(?P<src>.*?): field '(?P<field>[^']+)': (?P<reason>.*)$", re.S)
+
+
+def task_problems(problems: Iterable[str]) -> list[tuple[str, str]]:
+    """Split TaskError lines into (field, reason) pairs ("(file)" when no field is named)."""
+    out = []
+    for p in problems:
+        m = _PROBLEM_RE.match(p)
+        if m:
+            out.append((m["field"], m["reason"].strip()))
+        else:
+            out.append(("(file)", p.split(": ", 1)[-1] if ": " in p else p))
+    return out
+
+
+def validate_task_text(text: str) -> tuple[Any, str]:
+    """(TaskDefinition or None, Markdown verdict) for YAML typed in the editor."""
+    from synthrl.task import TaskDefinition, TaskError
+
+    if not (text or "").strip():
+        return None, "Write a task in YAML (or pick a template): name, description, input_format, output_format, answer."
+    try:
+        task = TaskDefinition.from_yaml(text, source="task.yaml")
+    except TaskError as e:
+        rows = "\n".join(f"| `{_md_escape(f)}` | {_md_escape(r)} |" for f, r in task_problems(e.problems))
+        n = len(e.problems)
+        return None, f"**✗ {n} problem{'s' if n != 1 else ''}** — fix {'them' if n != 1 else 'it'} to save:\n\n| field | reason |\n|---|---|\n{rows}"
+    extra = f", {len(task.demos)} demo{'s' if len(task.demos) != 1 else ''}" if task.demos else ""
+    return task, (f"**✓ valid** — `{task.name}` v{task.version}, answer type `{task.answer.type}` "
+                  f"(format `{task.answer.format}`){extra}.")
+
+
+TASK_FORM_FIELDS = ("name", "version", "description", "input_format", "output_format", "answer_type",
+                    "answer_format", "choices", "labels", "domain", "keywords", "system_prompt")
+
+
+def task_to_form(text: str) -> dict[str, str] | None:
+    """The form's field values for YAML text (None when the YAML is not a mapping)."""
+    import yaml
+
+    try:
+        d = yaml.safe_load(text or "")
+    except yaml.YAMLError:
+        return None
+    if not isinstance(d, dict):
+        return None
+    a = d.get("answer") if isinstance(d.get("answer"), dict) else {}
+    r = d.get("retrieval") if isinstance(d.get("retrieval"), dict) else {}
+
+    def s(v: Any) -> str:
+        if v is None:
+            return ""
+        if isinstance(v, list):
+            return ", ".join(str(x) for x in v)
+        return str(v)
+
+    return {"name": s(d.get("name")), "version": s(d.get("version")), "description": s(d.get("description")),
+            "input_format": s(d.get("input_format")), "output_format": s(d.get("output_format")),
+            "answer_type": s(a.get("type")) or "number", "answer_format": s(a.get("format")) or "",
+            "choices": s(a.get("choices")), "labels": s(a.get("labels")), "domain": s(r.get("domain")),
+            "keywords": s(r.get("keywords")), "system_prompt": s(d.get("system_prompt"))}
+
+
+def form_to_yaml(values: dict[str, str], current_yaml: str = "") -> str:
+    """YAML for the form's values; demos (and anything the form has no field for) come from current_yaml."""
+    import yaml
+
+    try:
+        base = yaml.safe_load(current_yaml or "")
+    except yaml.YAMLError:
+        base = None
+    base = base if isinstance(base, dict) else {}
+
+    def lst(v: str) -> list[str]:
+        return [x.strip() for x in (v or "").split(",") if x.strip()]
+
+    d: dict[str, Any] = {}
+    for k in ("name", "version", "description", "input_format", "output_format"):
+        if (values.get(k) or "").strip():
+            d[k] = values[k]
+    ans: dict[str, Any] = {"type": values.get("answer_type") or "number"}
+    if (values.get("answer_format") or "").strip():
+        ans["format"] = values["answer_format"]
+    if lst(values.get("choices", "")):
+        ans["choices"] = lst(values["choices"])
+    if lst(values.get("labels", "")):
+        ans["labels"] = lst(values["labels"])
+    d["answer"] = ans
+    if "demos" in base:
+        d["demos"] = base["demos"]
+    ret: dict[str, Any] = {}
+    if (values.get("domain") or "").strip():
+        ret["domain"] = values["domain"].strip()
+    if lst(values.get("keywords", "")):
+        ret["keywords"] = lst(values["keywords"])
+    if ret:
+        d["retrieval"] = ret
+    if (values.get("system_prompt") or "").strip():
+        d["system_prompt"] = values["system_prompt"]
+    return yaml.safe_dump(d, sort_keys=False, allow_unicode=True, width=100)
+
+
+def check_answer(task: Any, completion: str, reference: str) -> str:
+    """Run THE answer checker on a pasted completion and reference; say what it extracted."""
+    if task is None:
+        return "Fix the task first: the checker depends on its answer type and format."
+    if not (completion or "").strip():
+        return "Paste a completion (a model's full reply) to see what the checker extracts from it."
+    from synthrl import scoring
+
+    got = scoring.extract(completion, task)
+    lines = [f"- extracted answer: `{_md_escape(got)}`" if got is not None else
+             f"- **no answer found** — the checker looks for a `{task.answer.type}` answer in format "
+             f"`{task.answer.format}`; check the output format"]
+    if (reference or "").strip():
+        ref = scoring.extract(reference, task) or reference.strip()
+        ok = scoring.is_correct(completion, reference, task)
+        lines.append(f"- reference answer: `{_md_escape(ref)}`")
+        lines.append("- verdict: **✓ correct** (reward 1)" if ok else "- verdict: **✗ wrong** (reward 0)")
+    return "\n".join(lines)
+
+
+# -- knowledge ------------------------------------------------------------------------------------
+def documents_table(store: RunStore) -> pd.DataFrame:
+    rows = [[d["path"].rsplit("/", 1)[-1], d["status"], d["n_chunks"], d.get("error") or "", _ago(d.get("added_at"))]
+            for d in store.documents()]
+    return pd.DataFrame(rows, columns=["file", "status", "chunks", "problem", "added"])
+
+
+def knowledge_summary(store: RunStore) -> str:
+    docs = store.documents()
+    if not docs:
+        return ("**No documents yet.** Upload .txt .md .pdf .html .docx .jsonl .csv files above and press *Ingest*. "
+                "For the demo, press *Add the demo corpus*.")
+    ok = sum(1 for d in docs if d["status"] == "ok")
+    bad = [d for d in docs if d["status"] != "ok"]
+    n_chunks = store.scalar("SELECT count(*) FROM chunks") or 0
+    s = f"**{ok} of {len(docs)} documents ingested**, {n_chunks} chunks."
+    if bad:
+        s += f" {len(bad)} failed — see *problem* in the table; fix or remove those files and ingest again."
+    return s
+
+
+def passages_table(passages: list) -> pd.DataFrame:
+    rows = [[i + 1, round(float(p.score), 4), p.source + (f" p.{p.page}" if p.page else "")
+             + (f" row {p.row}" if p.row is not None else ""), _clip(p.text, 400)]
+            for i, p in enumerate(passages)]
+    return pd.DataFrame(rows, columns=["#", "score", "source", "passage"])
+
+
+# -- samples ------------------------------------------------------------------------------------------
+def student_versions(store: RunStore) -> list[str]:
+    """Model versions with pass rates, the most-measured first (the select stage's default comes first)."""
+    rows = store.query("SELECT model_version, count(*) AS n, max(at) AS t FROM pass_rates GROUP BY model_version"
+                       " ORDER BY n DESC, t DESC")
+    return [r["model_version"] for r in rows]
+
+
+def _frame(store: RunStore, version: str | None) -> pd.DataFrame:
+    """Every sample with its pass rate under `version` (one query each; fast at 10k)."""
+    df = pd.DataFrame([dict(r) for r in store.query(
+        "SELECT id, round, origin, parent_id, status, flags, agreement, question, reference FROM samples ORDER BY id")],
+        columns=["id", "round", "origin", "parent_id", "status", "flags", "agreement", "question", "reference"])
+    if version is None:
+        versions = student_versions(store)
+        version = versions[0] if versions else None
+    if version is not None and len(df):
+        pr = pd.DataFrame([dict(r) for r in store.query(
+            "SELECT sample_id AS id, n, n_correct FROM pass_rates WHERE model_version=?", (version,))],
+            columns=["id", "n", "n_correct"])
+        df = df.merge(pr, on="id", how="left")
+        df["pass_rate"] = df["n_correct"] / df["n"].where(df["n"] > 0)
+    else:
+        df["n"] = float("nan")
+        df["n_correct"] = float("nan")
+        df["pass_rate"] = float("nan")
+    return df
+
+
+@dataclass(frozen=True)
+class ReviewFilter:
+    """What the Review tab's filter controls hold."""
+
+    round: str = "all"  # "all" or a round number as text
+    origin: str = "all"
+    status: str = "all"
+    lo: float = 0.0
+    hi: float = 1.0
+    unmeasured: bool = True  # include samples with no pass rate yet
+    flagged_only: bool = False
+    text: str = ""
+
+
+def filter_samples(store: RunStore, f: ReviewFilter, version: str | None = None) -> pd.DataFrame:
+    df = _frame(store, version)
+    if not len(df):
+        return df
+    m = pd.Series(True, index=df.index)
+    if f.round not in ("all", "", None):
+        m &= df["round"] == int(f.round)
+    if f.origin not in ("all", "", None):
+        m &= df["origin"] == f.origin
+    if f.status not in ("all", "", None):
+        m &= df["status"] == f.status
+    pr = df["pass_rate"]
+    in_range = (pr >= float(f.lo) - 1e-9) & (pr <= float(f.hi) + 1e-9)
+    m &= in_range | (pr.isna() if f.unmeasured else False)
+    if f.flagged_only:
+        m &= df["flags"].fillna("") != ""
+    if (f.text or "").strip():
+        t = f.text.strip().lower()
+        m &= df["question"].str.lower().str.contains(t, regex=False) | \
+            df["reference"].fillna("").str.lower().str.contains(t, regex=False)
+    return df[m]
+
+
+REVIEW_COLUMNS = ["id", "round", "origin", "status", "pass rate", "flags", "question", "reference"]
+
+
+def review_table(store: RunStore, f: ReviewFilter, version: str | None = None,
+                 limit: int = MAX_TABLE_ROWS) -> tuple[pd.DataFrame, str]:
+    """(the rows to show, a caption saying how many match). The table shows at most `limit` rows."""
+    total = store.scalar("SELECT count(*) FROM samples") or 0
+    if not total:
+        return pd.DataFrame(columns=REVIEW_COLUMNS), "**No samples yet.** Generate some on the **Generate** tab."
+    df = filter_samples(store, f, version)
+    shown = df.head(limit)
+    out = pd.DataFrame({
+        "id": shown["id"].astype(int), "round": shown["round"].astype(int), "origin": shown["origin"],
+        "status": shown["status"],
+        "pass rate": [("" if pd.isna(p) else f"{p:.2f} ({int(k)}/{int(n)})")
+                      for p, k, n in zip(shown["pass_rate"], shown["n_correct"], shown["n"])],
+        "flags": shown["flags"].fillna(""), "question": [_clip(q, 140) for q in shown["question"]],
+        "reference": shown["reference"].fillna("").map(lambda x: _clip(x, 40)),
+    }, columns=REVIEW_COLUMNS)
+    cap = f"**{len(df)} of {total} samples match**"
+    if len(df) > limit:
+        cap += f" (showing the first {limit}; narrow the filter to see the rest — bulk actions apply to all {len(df)})"
+    cap += ". Click a row to see and edit it."
+    return out, cap
+
+
+def sample_detail(store: RunStore, sample_id: int, version: str | None = None) -> str:
+    """Everything about one sample: text, reference, votes, passage, lineage, attempts, revisions."""
+    s = store.sample(int(sample_id))
+    if s is None:
+        return f"Sample {sample_id} does not exist in this run (it may have been deleted); refresh the table."
+    out = [f"### Sample {s.id} · round {s.round} · {s.origin} · **{s.status}**"
+           + (f" · flags: {', '.join(s.flags)}" if s.flags else "")]
+    if s.agreement is not None:
+        out.append(f"Teacher agreement: **{s.agreement:.0%}**")
+    if s.error:
+        out.append(f"Problem: {_md_escape(s.error)}")
+    out += ["**Question**", _block(s.question), "**Answer (teacher solution)**", _block(s.answer),
+            f"**Reference answer:** `{_md_escape(s.reference)}`"]
+    rates = [pr for pr in store.query("SELECT * FROM pass_rates WHERE sample_id=?", (s.id,))]
+    if rates:
+        out.append("**Pass rates:** " + "; ".join(
+            f"`{_clip(r['model_version'], 40)}`: {r['n_correct']}/{r['n']} = {r['n_correct'] / r['n']:.2f}"
+            + (" (greedy ✓)" if r["greedy_correct"] else " (greedy ✗)" if r["greedy_correct"] is not None else "")
+            for r in rates if r["n"]))
+    else:
+        out.append("**Pass rate:** not measured yet — press *Re-measure*.")
+    votes = store.votes(s.id)
+    if votes:
+        counts: dict[str, int] = {}
+        for v in votes:
+            counts[str(v.extracted)] = counts.get(str(v.extracted), 0) + 1
+        out.append(f"**Teacher votes ({len(votes)}):** " + ", ".join(
+            f"`{_md_escape(k)}` × {n}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1])))
+    if s.passage_id:
+        ch = store.chunk(s.passage_id)
+        if ch is not None:
+            out += [f"**Passage** ({_md_escape(ch.source)}" + (f", page {ch.page}" if ch.page else "") + ")",
+                    _block(_clip(ch.text, 1500))]
+        else:
+            out.append(f"**Passage:** `{_md_escape(s.passage_id)}` (no longer in the index)")
+    if s.parent_id is not None:
+        p = store.sample(s.parent_id)
+        if p is not None:
+            out.append(f"**Parent:** #{p.id} ({p.origin}, round {p.round}): {_md_escape(_clip(p.question, 200))}")
+    kids = store.children(s.id)
+    if kids:
+        out.append("**Children:** " + "; ".join(f"#{k.id} {k.origin} ({k.status}): {_md_escape(_clip(k.question, 80))}"
+                                                for k in kids))
+    atts = store.attempts(s.id, version) if version else store.attempts(s.id)
+    if atts:
+        n_ok = sum(a.correct for a in atts)
+        table = [f"**Student attempts ({n_ok}/{len(atts)} correct):**", "",
+                 "| # | kind | extracted | correct | completion |", "|---|---|---|---|---|"]
+        for i, a in enumerate(atts[:16]):
+            table.append(f"| {i + 1} | {a.kind} | `{_md_escape(a.extracted)}` | {'✓' if a.correct else '✗'} | "
+                         f"{_md_escape(_clip(a.completion, 100)).replace('|', '&#124;')} |")
+        out.append("\n".join(table))
+        if len(atts) > 16:
+            out.append(f"… and {len(atts) - 16} more")
+    revs = store.revisions(s.id)
+    if revs:
+        out.append(f"**Revisions ({len(revs)}):**")
+        for r in revs:
+            out.append(f"- {r['field']} by {r['author'] or '?'} {_ago(r['at'])}: "
+                       f"`{_md_escape(_clip(r['old'], 60))}` → `{_md_escape(_clip(r['new'], 60))}`")
+    return "\n\n".join(out)
+
+
+# -- difficulty ------------------------------------------------------------------------------------------
+BINS = 10
+
+
+def _empty_figure(message: str):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, font={"size": 14}, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_layout(xaxis={"visible": False}, yaxis={"visible": False}, height=320,
+                      margin={"l": 20, "r": 20, "t": 40, "b": 20})
+    return fig
+
+
+def _bin_counts(rates: Iterable[float], bins: int = BINS) -> list[int]:
+    counts = [0] * bins
+    for p in rates:
+        counts[min(bins - 1, int(p * bins))] += 1
+    return counts
+
+
+def pass_rate_histogram(store: RunStore, version: str | None = None, band: tuple[float, float] | None = None):
+    """Pass-rate histogram per round, plus the pool before vs after adaptation."""
+    import plotly.graph_objects as go
+
+    df = _frame(store, version)
+    df = df[df["pass_rate"].notna() & ~df["status"].isin(["dropped", "rejected", "failed"])] if len(df) else df
+    if not len(df):
+        return _empty_figure("No pass rates yet: measure the student (Generate tab → Measure)")
+    centers = [(i + 0.5) / BINS for i in range(BINS)]
+    fig = go.Figure()
+    for rnd in sorted(df["round"].unique()):
+        sub = df[df["round"] == rnd]
+        fig.add_bar(x=centers, y=_bin_counts(sub["pass_rate"]), name=f"round {rnd} ({len(sub)})", width=1 / BINS * 0.9)
+    if df["round"].nunique() > 1:
+        before = df[df["round"] == df["round"].min()]
+        fig.add_scatter(x=centers, y=_bin_counts(before["pass_rate"]), name="before adaptation", mode="lines+markers",
+                        line={"dash": "dot"})
+        fig.add_scatter(x=centers, y=_bin_counts(df["pass_rate"]), name="after adaptation (pool)", mode="lines+markers")
+    if band is not None:
+        fig.add_vrect(x0=band[0], x1=band[1], fillcolor="green", opacity=0.08, line_width=0,
+                      annotation_text="band", annotation_position="top left")
+    fig.update_layout(barmode="stack", title="Student pass rate per sample", xaxis_title="pass rate",
+                      yaxis_title="samples", xaxis={"range": [0, 1]}, height=360, legend={"orientation": "h"},
+                      margin={"l": 50, "r": 20, "t": 50, "b": 40})
+    return fig
+
+
+def parent_child_shifts(store: RunStore, version: str | None = None) -> pd.DataFrame:
+    """One row per rewritten sample: parent pass rate -> child pass rate."""
+    df = _frame(store, version)
+    if not len(df):
+        return pd.DataFrame(columns=["child", "parent", "origin", "parent_rate", "child_rate"])
+    rate = dict(zip(df["id"], df["pass_rate"]))
+    kids = df[df["parent_id"].notna()]
+    rows = [[int(c), int(p), o, rate.get(int(p)), r] for c, p, o, r in
+            zip(kids["id"], kids["parent_id"], kids["origin"], kids["pass_rate"])]
+    out = pd.DataFrame(rows, columns=["child", "parent", "origin", "parent_rate", "child_rate"])
+    return out.dropna(subset=["parent_rate", "child_rate"])
+
+
+def shifts_figure(store: RunStore, version: str | None = None):
+    import plotly.graph_objects as go
+
+    sh = parent_child_shifts(store, version)
+    if not len(sh):
+        return _empty_figure("No measured rewrites yet: adapt (harder/easier) and measure them")
+    fig = go.Figure()
+    for origin, color in (("harder", "#d62728"), ("easier", "#2ca02c")):
+        sub = sh[sh["origin"] == origin]
+        if len(sub):
+            fig.add_scatter(x=sub["parent_rate"], y=sub["child_rate"], mode="markers", name=f"{origin} ({len(sub)})",
+                            marker={"color": color, "size": 9, "opacity": 0.7},
+                            text=[f"#{p} → #{c}" for p, c in zip(sub["parent"], sub["child"])])
+    other = sh[~sh["origin"].isin(["harder", "easier"])]
+    if len(other):
+        fig.add_scatter(x=other["parent_rate"], y=other["child_rate"], mode="markers", name="other")
+    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"}, name="no change")
+    fig.update_layout(title="Parent → child pass rate", xaxis_title="parent", yaxis_title="child",
+                      xaxis={"range": [-0.05, 1.05]}, yaxis={"range": [-0.05, 1.05]}, height=360,
+                      margin={"l": 50, "r": 20, "t": 50, "b": 40})
+    return fig
+
+
+def difficulty_summary(store: RunStore, version: str | None = None) -> str:
+    df = _frame(store, version)
+    df = df[df["pass_rate"].notna() & ~df["status"].isin(["dropped", "rejected", "failed"])] if len(df) else df
+    if not len(df):
+        return "**No pass rates yet.** Measure the student on the **Generate** tab (*Measure*), then come back."
+    lines = ["| round | samples | solved never | learnable (0<p<1) | always solved | mean pass rate |",
+             "|---|---|---|---|---|---|"]
+    for rnd in sorted(df["round"].unique()):
+        sub = df[df["round"] == rnd]
+        lines.append(_band_row(f"{rnd}", sub["pass_rate"]))
+    if df["round"].nunique() > 1:
+        lines.append(_band_row("pool", df["pass_rate"]))
+    sh = parent_child_shifts(store, version)
+    for origin in ("harder", "easier"):
+        sub = sh[sh["origin"] == origin]
+        if len(sub):
+            d = (sub["child_rate"] - sub["parent_rate"]).mean()
+            lines.append(f"\n{origin} rewrites: {len(sub)}, mean pass-rate change **{d:+.2f}**")
+    return "\n".join(lines)
+
+
+def _band_row(label: str, rates: pd.Series) -> str:
+    n = len(rates)
+    zero = int((rates <= 0).sum())
+    one = int((rates >= 1).sum())
+    mid = n - zero - one
+    return f"| {label} | {n} | {zero} ({zero / n:.0%}) | **{mid} ({mid / n:.0%})** | {one} ({one / n:.0%}) | {rates.mean():.2f} |"
+
+
+# -- select ---------------------------------------------------------------------------------------------------
+SELECT_RULES = ("paper", "band", "top", "easy", "hard", "all")
+RULE_HELP = {
+    "paper": "hardest the student still solves sometimes first (score = p if p > 0 else 1); never-solved last",
+    "band": "only lo ≤ p ≤ hi, hardest first",
+    "top": "most reward variance p(1−p) first (the most GRPO signal), within [lo, hi]",
+    "easy": "highest pass rate first",
+    "hard": "lowest pass rate first, never-solved included",
+    "all": "every measured candidate",
+}
+
+
+def select_config(rule: str, lo: float | None, hi: float | None, m: int | None, version: str | None = None):
+    """The select stage's config for the Select tab's controls (band only matters for band/top)."""
+    from synthrl.stages.select import SelectConfig
+
+    use_band = rule in ("band", "top")
+    return SelectConfig(rule=rule, m=int(m) if m else None, lo=float(lo) if use_band and lo is not None else None,
+                        hi=float(hi) if use_band and hi is not None else None, model_version=version)
+
+
+def preview_selection(store: RunStore, rule: str, lo: float, hi: float, m: int,
+                      version: str | None = None) -> pd.DataFrame:
+    """The samples the select stage would keep, in rank order (its own select_ids, so preview == result)."""
+    from synthrl.stages.select import CANDIDATE_STATUSES, default_model_version, select_ids
+
+    version = version or default_model_version(store)
+    df = _frame(store, version)
+    if not len(df):
+        return df
+    df = df[df["pass_rate"].notna() & df["status"].isin(CANDIDATE_STATUSES)]
+    ids = select_ids(dict(zip(df["id"].astype(int), df["pass_rate"].astype(float))),
+                     select_config(rule, lo, hi, m, version))
+    return df.set_index("id", drop=False).loc[ids] if ids else df.head(0)
+
+
+def selection_figure(store: RunStore, chosen: pd.DataFrame, version: str | None = None,
+                     band: tuple[float, float] | None = None):
+    import plotly.graph_objects as go
+
+    df = _frame(store, version)
+    df = df[df["pass_rate"].notna() & df["status"].isin(["verified", "accepted"])] if len(df) else df
+    if not len(df):
+        return _empty_figure("Nothing to select yet: measure verified samples first")
+    centers = [(i + 0.5) / BINS for i in range(BINS)]
+    fig = go.Figure()
+    fig.add_bar(x=centers, y=_bin_counts(df["pass_rate"]), name=f"pool ({len(df)})", marker_color="#c7c7c7",
+                width=0.09)
+    fig.add_bar(x=centers, y=_bin_counts(chosen["pass_rate"]) if len(chosen) else [0] * BINS,
+                name=f"selected ({len(chosen)})", marker_color="#1f77b4", width=0.09)
+    if band is not None:
+        fig.add_vrect(x0=band[0], x1=band[1], fillcolor="green", opacity=0.08, line_width=0)
+    fig.update_layout(barmode="overlay", title="Selection over the pass-rate histogram", xaxis_title="pass rate",
+                      yaxis_title="samples", xaxis={"range": [0, 1]}, height=340, legend={"orientation": "h"},
+                      margin={"l": 50, "r": 20, "t": 50, "b": 40})
+    return fig
+
+
+def selection_summary(chosen: pd.DataFrame, rule: str) -> str:
+    if not len(chosen):
+        return f"**0 samples** would be selected by `{rule}` — widen the band or measure more samples."
+    p = chosen["pass_rate"]
+    return (f"**{len(chosen)} samples** selected by `{rule}` ({RULE_HELP.get(rule, '')}). Pass rate: "
+            f"min {p.min():.2f}, mean {p.mean():.2f}, max {p.max():.2f}; never solved: {int((p <= 0).sum())}, "
+            f"always solved: {int((p >= 1).sum())}.")
+
+
+def selections_table(store: RunStore) -> pd.DataFrame:
+    rows = [[s["id"], s.get("name") or "", s["rule"] if isinstance(s["rule"], str) else
+             ", ".join(f"{k}={v}" for k, v in s["rule"].items()), s["n"], _ago(s.get("at"))] for s in store.selections()]
+    return pd.DataFrame(rows, columns=["id", "name", "rule", "samples", "saved"])
+
+
+# -- training ---------------------------------------------------------------------------------------------------
+def training_figure(store: RunStore, keys: tuple[str, ...] = TRAIN_KEYS, tag: str | None = None):
+    """Live training curves: one small panel per metric key that has data."""
+    from plotly.subplots import make_subplots
+
+    rows = store.metrics("train/", tag=tag)
+    if not rows:
+        return _empty_figure("No training metrics yet: launch training above; curves appear as steps finish")
+    by: dict[str, list[tuple[int, float]]] = {}
+    for r in rows:
+        if r["value"] is None or (isinstance(r["value"], float) and math.isnan(r["value"])):
+            continue
+        by.setdefault(r["key"], []).append((r["step"], r["value"]))
+    shown = [k for k in keys if k in by] + sorted(k for k in by if k not in keys)[: max(0, 6 - len(keys))]
+    shown = [k for k in shown if k in by][:6]
+    if not shown:
+        return _empty_figure("No training metrics yet")
+    cols = 3 if len(shown) > 4 else 2 if len(shown) > 1 else 1
+    nrows = math.ceil(len(shown) / cols)
+    fig = make_subplots(rows=nrows, cols=cols, subplot_titles=shown)
+    for i, k in enumerate(shown):
+        pts = sorted(by[k])
+        fig.add_scatter(x=[s for s, _ in pts], y=[v for _, v in pts], mode="lines+markers", name=k,
+                        row=i // cols + 1, col=i % cols + 1)
+    fig.update_layout(height=260 * nrows, showlegend=False, margin={"l": 40, "r": 20, "t": 40, "b": 30})
+    fig.update_xaxes(title_text="step")
+    return fig
+
+
+def training_summary(store: RunStore, tag: str | None = None) -> str:
+    rows = store.metrics("train/", tag=tag)
+    if not rows:
+        return "**Not trained yet.** Choose settings and press *Launch training*."
+    last_step = max(r["step"] for r in rows)
+    latest = {r["key"]: r["value"] for r in rows if r["step"] == last_step}
+    bits = ", ".join(f"{k.split('/', 1)[1]} {v:.3g}" for k, v in sorted(latest.items()) if v is not None)
+    return f"**Step {last_step}** — {bits}"
+
+
+def rollouts_table(store: RunStore, limit: int = 20) -> pd.DataFrame:
+    rows = [[r["step"], r["reward"], _clip(r["prompt"], 80), _clip(r["completion"], 200)]
+            for r in store.rollouts(limit=limit)]
+    return pd.DataFrame(rows, columns=["step", "reward", "prompt", "completion"])
+
+
+# -- evaluation --------------------------------------------------------------------------------------------------
+def evaluations_table(store: RunStore) -> pd.DataFrame:
+    rows = [[e["id"], e["model"], (e.get("benchmark") or "").rsplit("/", 1)[-1], e["n"], e["n_correct"],
+             f"{e['accuracy']:.1%}" if e["accuracy"] is not None else "",
+             f"[{e['ci_low']:.1%}, {e['ci_high']:.1%}]" if e.get("ci_low") is not None else "", _ago(e.get("at"))]
+            for e in store.evaluations()]
+    return pd.DataFrame(rows, columns=["id", "model", "benchmark", "n", "correct", "accuracy", "95% CI", "when"])
+
+
+def eval_comparison(store: RunStore, a: int | None = None, b: int | None = None) -> tuple[str, pd.DataFrame]:
+    """Base vs trained (the two latest evaluations unless ids are given) and the items where they differ."""
+    evals = store.evaluations()
+    if not evals:
+        return ("**No evaluations yet.** Press *Evaluate base and trained* (the trained model needs a finished "
+                "training run; base alone works too)."), pd.DataFrame(columns=["#", "question", "reference", "A", "B"])
+    by_id = {e["id"]: e for e in evals}
+    if a is None or b is None:
+        base = [e for e in evals if e["model"] == "base"]
+        other = [e for e in evals if e["model"] != "base"]
+        ea = base[-1] if base else evals[0]
+        eb = other[-1] if other else (evals[-1] if evals[-1]["id"] != ea["id"] else None)
+    else:
+        ea, eb = by_id.get(int(a)), by_id.get(int(b))
+    if ea is None:
+        return "Pick evaluations to compare.", pd.DataFrame()
+    md = [f"**A: {ea['model']}** — {_fmt_acc(ea)}"]
+    if eb is None:
+        md.append("Evaluate a trained model to compare against the base.")
+        return "\n\n".join(md), pd.DataFrame(columns=["#", "question", "reference", "A", "B"])
+    md.append(f"**B: {eb['model']}** — {_fmt_acc(eb)}")
+    diff = (eb["accuracy"] or 0) - (ea["accuracy"] or 0)
+    ia = {it["idx"]: it for it in store.eval_items(ea["id"])}
+    ib = {it["idx"]: it for it in store.eval_items(eb["id"])}
+    rows, gained, lost = [], 0, 0
+    for idx in sorted(set(ia) & set(ib)):
+        x, y = ia[idx], ib[idx]
+        if bool(x["correct"]) != bool(y["correct"]):
+            gained += int(bool(y["correct"]))
+            lost += int(bool(x["correct"]))
+            rows.append([idx, _clip(x["question"], 100), x["reference"],
+                         f"{'✓' if x['correct'] else '✗'} {_clip(x['extracted'], 30)}",
+                         f"{'✓' if y['correct'] else '✗'} {_clip(y['extracted'], 30)}"])
+    md.append(f"Difference B − A: **{diff:+.1%}**; B fixes {gained} item(s) and breaks {lost}"
+              + ("" if ea.get("benchmark") == eb.get("benchmark") else " (**different benchmarks!**)") + ".")
+    return "\n\n".join(md), pd.DataFrame(rows, columns=["#", "question", "reference", "A", "B"])
+
+
+# -- progress and jobs --------------------------------------------------------------------------------------------
+def progress_fraction(store: RunStore, stage: str) -> tuple[float, str]:
+    """(fraction done, caption) from store.progress(stage)."""
+    p = store.progress(stage)
+    if not p:
+        return 0.0, f"{stage}: not started"
+    done, total = p.get("done") or 0, p.get("total") or 0
+    frac = (done / total) if total else 0.0
+    msg = f"{stage}: {done}/{total} ({p.get('state')})" + (f" — {p['message']}" if p.get("message") else "")
+    return max(0.0, min(1.0, frac)), msg
+
+
+def progress_html(store: RunStore, stage: str) -> str:
+    frac, msg = progress_fraction(store, stage)
+    return (f"<div class='synthrl-progress' data-stage='{html.escape(stage)}'>"
+            f"<div style='background:#e5e7eb;border-radius:4px;height:12px;width:100%'>"
+            f"<div style='background:#3b82f6;height:12px;border-radius:4px;width:{frac * 100:.1f}%'></div></div>"
+            f"<small>{html.escape(msg)}</small></div>")
+
+
+def recent_samples_table(store: RunStore, limit: int = 15) -> pd.DataFrame:
+    rows = [[r["id"], r["round"], r["origin"], r["status"], _clip(r["question"], 120), _clip(r["reference"], 30)]
+            for r in store.query("SELECT id, round, origin, status, question, reference FROM samples"
+                                 " ORDER BY id DESC LIMIT ?", (limit,))]
+    return pd.DataFrame(rows, columns=["id", "round", "origin", "status", "question", "reference"])
+
+
+def events_text(store: RunStore, stage: str | None = None, limit: int = 12) -> str:
+    evs = store.events(stage, limit=limit)
+    return "\n".join(f"{time.strftime('%H:%M:%S', time.localtime(e.at or 0))} [{e.stage}] "
+                     f"{'⚠ ' if e.level in ('warning', 'error') else ''}{e.message}" for e in evs)
+
+
+def job_line(job: dict | None, stage: str) -> str:
+    """One Markdown line for a stage's subprocess state (from ui.jobs.job_state)."""
+    if not job:
+        return f"{stage}: idle"
+    if job.get("running"):
+        return f"**{stage}: running** (pid {job['pid']}, started {_ago(job.get('started'))}) — `{job.get('cmd', '')}`"
+    rc = job.get("returncode")
+    if rc == 0:
+        return f"{stage}: finished OK {_ago(job.get('ended'))}"
+    if rc is None:
+        return f"{stage}: ended {_ago(job.get('ended'))}"
+    tail = job.get("tail") or ""
+    last = [ln for ln in tail.strip().splitlines() if ln.strip()][-1:] or [""]
+    if rc in (-15, 143, 130, -2):
+        return f"{stage}: stopped — what was finished is saved; launch again to resume"
+    return f"**{stage}: failed (exit {rc})** — {_md_escape(_clip(last[0], 300))} (full log: `{job.get('log', '')}`)"
