@@ -56,6 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, TaskError, StoreError, BackendError) as e:
         print(f"synthrl {args.command}: error: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # `synthrl status RUN --json | head`: the reader went away; not an error of ours.
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
     except KeyboardInterrupt:
         print(f"synthrl {args.command}: interrupted; what was finished is saved, run it again to resume",
               file=sys.stderr)

@@ -6,7 +6,7 @@ choice, label, yes_no, text). Measuring, training and evaluating all call these
 functions, so measured difficulty and the training signal cannot drift apart.
 
     extract("... so 23 + 41 = 64.\\n#### 64", gsm8k)          # "64"
-    is_correct("The answer is \\\\boxed{\\\\frac12}", "0.5", math_task)  # True
+    is_correct("The answer is \\boxed{\\frac12}", "0.5", math_task)  # True
     reward = make_reward(task); reward(["#### 64"], answer=["64"])  # [1.0]
 
 Two extraction modes:

@@ -126,7 +126,7 @@ def test_bundled_model_writes_valid_json_for_every_item_of_a_batch():
     asks = ["a math word problem", "a question about France", "a riddle", "a yes/no question about contracts"]
     convs = [[{"role": "user", "content": f"Write {a} and its answer as JSON with keys input and output."}]
              for a in asks]
-    outs = model.chat(convs, GenerationParams(temperature=0.7, max_tokens=48, seed=0, json_schema=SCHEMA))
+    outs = model.chat(convs, GenerationParams(temperature=0.7, max_tokens=32, seed=0, json_schema=SCHEMA))
     for o in outs:
         data = json.loads(o[0].text)
         assert set(data) == {"input", "output"} and all(isinstance(v, str) for v in data.values())

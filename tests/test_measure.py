@@ -159,3 +159,29 @@ def test_bad_measure_config_names_the_field():
 def test_measure_unknown_sample_is_a_clear_error(store):
     with pytest.raises(ValueError, match="no sample"):
         measure(store, TASK, _student(), MeasureConfig(rollouts=2), sample_ids=[42])
+
+
+# -- the stage, with the bundled model ------------------------------------------------------
+def test_measure_with_the_bundled_model(store):
+    from synthrl.backends.spec import ModelSpec, load_model
+    from synthrl.scoring import is_correct
+
+    ids = [store.add_sample(Sample(None, f"What is {a} + {b}?", str(a + b), str(a + b), status="verified"))
+           for a, b in ((23, 41), (12, 30), (35, 18))]
+    student = load_model(ModelSpec())
+    try:
+        rep = measure(store, TASK, student, MeasureConfig(rollouts=4, max_tokens=16, batch_size=12))
+    finally:
+        student.close()
+    assert rep.measured == 3 and rep.rollouts == 12 and rep.model_version == student.version
+    rates = store.pass_rates(student.version)
+    for sid in ids:
+        attempts = store.attempts(sid, student.version)
+        sampled = [a for a in attempts if a.kind == "sample"]
+        [greedy] = [a for a in attempts if a.kind == "greedy"]
+        assert len(sampled) == 4 and all(a.completion for a in attempts)
+        # the stored verdicts are the task checker's, and the pass rate is their mean
+        ref = store.sample(sid).reference
+        assert [a.correct for a in sampled] == [is_correct(a.completion, ref, TASK) for a in sampled]
+        assert rates[sid].n_correct == sum(a.correct for a in sampled)
+        assert rates[sid].greedy_correct == greedy.correct

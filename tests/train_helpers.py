@@ -4,6 +4,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from synthrl.records import Sample
 from synthrl.task import AnswerSpec, TaskDefinition
 
@@ -47,3 +49,9 @@ def add_selection(store, n: int = 6, task: TaskDefinition = ADDITION) -> list[in
         ids.append(store.add_sample(Sample(None, f"What is {a} + {b}?", str(a + b), str(a + b), status="verified")))
     store.add_selection("test", {"rule": "all"}, ids)
     return ids
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """The tiny Llama, built once per test session."""
+    return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama")

@@ -21,6 +21,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -44,6 +45,7 @@ BUNDLED_NOTE = (
 CSS = """
 .synthrl-note {border-left: 4px solid #f59e0b; padding-left: 8px;}
 #review-table table, #runs-table table {font-size: 0.86em;}
+#sample-detail pre, #sample-detail pre code {white-space: pre-wrap !important; word-break: break-word;}
 """
 
 # -- run stores (one connection per run, shared by all sessions of this process) ---------------------------
@@ -238,12 +240,21 @@ def build_app() -> gr.Blocks:
                                               visible=False)
                     with gr.Column(scale=1):
                         with gr.Row():
-                            n_num = gr.Number(value=8, precision=0, minimum=1, label="N new samples", elem_id="gen-n")
-                            votes_num = gr.Number(value=4, precision=0, minimum=0, label="votes per sample (k)",
+                            n_num = gr.Number(value=8, precision=0, minimum=1, label="N (samples the run should hold)",
+                                              elem_id="gen-n")
+                            votes_num = gr.Number(value=4, precision=0, minimum=1, label="votes per sample (k)",
                                                   elem_id="gen-votes")
+                            ttok_num = gr.Number(value=0, precision=0, minimum=0,
+                                                 label="max teacher tokens (0 = default)", elem_id="teacher-max-tokens")
                         with gr.Row():
                             gen_btn = gr.Button("Generate / resume", variant="primary", elem_id="gen-start")
                             gen_stop_btn = gr.Button("Cancel", variant="stop", elem_id="gen-stop")
+                        with gr.Row():
+                            rollouts_num = gr.Number(value=8, precision=0, minimum=1,
+                                                     label="student answers per sample (L; paper 64)",
+                                                     elem_id="measure-rollouts")
+                            mtok_num = gr.Number(value=0, precision=0, minimum=0,
+                                                 label="max answer tokens (0 = default)", elem_id="measure-max-tokens")
                         with gr.Row():
                             measure_btn = gr.Button("Measure pass rates", elem_id="measure-all")
                             adapt_btn = gr.Button("Adapt difficulty (1 round)", elem_id="adapt")
@@ -271,7 +282,8 @@ def build_app() -> gr.Blocks:
                     bulk_accept_btn = gr.Button("Accept all filtered", elem_id="bulk-accept")
                     bulk_reject_btn = gr.Button("Reject all filtered", elem_id="bulk-reject")
                 review_cap = gr.Markdown(elem_id="review-caption")
-                review_df = gr.Dataframe(interactive=False, elem_id="review-table", max_height=420, wrap=True)
+                review_df = gr.Dataframe(interactive=False, elem_id="review-table", max_height=420, wrap=True,
+                                         column_widths=["5%", "5%", "8%", "8%", "9%", "8%", "47%", "10%"])
                 with gr.Row():
                     with gr.Column(scale=3):
                         detail_md = gr.Markdown("Click a row to see the sample.", elem_id="sample-detail")
@@ -294,7 +306,8 @@ def build_app() -> gr.Blocks:
                 diff_md = gr.Markdown(elem_id="difficulty-summary")
                 with gr.Row():
                     hist_plot = gr.Plot(label="Pass-rate histogram", elem_id="hist-plot")
-                    shift_plot = gr.Plot(label="Parent → child", elem_id="shift-plot")
+                    ba_plot = gr.Plot(label="Before vs after adaptation", elem_id="before-after-plot")
+                shift_plot = gr.Plot(label="Parent → child", elem_id="shift-plot")
 
             # ---------------------------------------------------------------- Select
             with gr.Tab("Select", id="select", elem_id="tab-select"):
@@ -338,7 +351,8 @@ def build_app() -> gr.Blocks:
                 with gr.Row():
                     ev_bench = gr.Textbox(value=str(DEMO_BENCHMARK.relative_to(ROOT)), label="benchmark JSONL",
                                           scale=3, elem_id="ev-bench")
-                    ev_limit = gr.Number(value=0, precision=0, minimum=0, label="first N items (0 = all)")
+                    ev_limit = gr.Number(value=0, precision=0, minimum=0, label="first N items (0 = all)",
+                                         elem_id="ev-limit")
                 with gr.Row():
                     ev_both_btn = gr.Button("Evaluate base and trained", variant="primary", elem_id="ev-both")
                     ev_base_btn = gr.Button("Evaluate base", elem_id="ev-base")
@@ -369,7 +383,7 @@ def build_app() -> gr.Blocks:
         sel_in = [s_rule, s_lo, s_hi, s_m]
         live_in = [run_dd, version_dd, *filt, *sel_in, sel_id]
         live_out = [summary_md, version_dd, r_round, know_md, docs_df, ingest_job_md, gen_progress, gen_job_md,
-                    gen_samples_df, gen_log, review_cap, review_df, detail_md, diff_md, hist_plot, shift_plot,
+                    gen_samples_df, gen_log, review_cap, review_df, detail_md, diff_md, hist_plot, ba_plot, shift_plot,
                     sel_md, sel_plot, sels_df, tr_job_md, tr_md, tr_plot, rollouts_df, tr_log, ev_job_md, ev_md,
                     ev_df, ev_diff_df, runs_df, cmp_a, cmp_b]
 
@@ -398,20 +412,35 @@ def build_app() -> gr.Blocks:
         def refresh(*args):
             return [*live(*args), fingerprint(args[0])]
 
-        for comp in (*filt, version_dd):
-            comp.change(refresh, live_in, [*live_out, fp_state], show_progress="hidden")
+        def refresh_review(run, version, *fvals):
+            st = _store(run)
+            if st is None:
+                return gr.skip(), gr.skip()
+            f = views.ReviewFilter(*(v if v is not None else d for v, d in zip(
+                fvals, ("all", "all", "all", 0.0, 1.0, True, False, ""))))
+            table, cap = views.review_table(st, f, version or None)
+            return cap, table
+
+        for comp in filt:
+            comp.input(refresh_review, [run_dd, version_dd, *filt], [review_cap, review_df], show_progress="hidden",
+                       trigger_mode="always_last")
+        version_dd.input(refresh, live_in, [*live_out, fp_state], show_progress="hidden")
         for comp in sel_in:
-            comp.change(select_preview, [run_dd, version_dd, *sel_in], [sel_md, sel_plot], show_progress="hidden")
+            comp.change(select_preview, [run_dd, version_dd, *sel_in], [sel_md, sel_plot], show_progress="hidden",
+                        trigger_mode="always_last")
 
         demo.load(on_load, None, [run_dd, template_dd]).then(
             refresh, live_in, [*live_out, fp_state]).then(
-            load_task_of_run, [run_dd], [yaml_code, validation_md, new_run_tb, *form])
+            initial_task, [run_dd, template_dd, yaml_code], [yaml_code, validation_md, new_run_tb, *form])
 
         # Task
         template_dd.input(load_template, [template_dd], [yaml_code, validation_md, *form])
+        # always_last: while one keystroke's update is in flight, the newest value waits (none is lost)
         for c in form:
-            c.input(form_changed, [*form, yaml_code], [yaml_code, validation_md])
-        yaml_code.input(yaml_changed, [yaml_code], [validation_md, *form])
+            c.input(form_changed, [*form, yaml_code], [yaml_code, validation_md], trigger_mode="always_last",
+                    show_progress="hidden")
+        yaml_code.input(yaml_changed, [yaml_code], [validation_md, *form], trigger_mode="always_last",
+                        show_progress="hidden")
         save_task_btn.click(save_task, [new_run_tb, yaml_code], [run_dd, review_status])
         chk_btn.click(check_answer, [yaml_code, chk_completion, chk_reference], [chk_md])
 
@@ -424,12 +453,12 @@ def build_app() -> gr.Blocks:
 
         # Generate
         teacher_radio.change(teacher_visibility, [teacher_radio], [bundled_note, t_url, t_model, t_key, t_folder])
-        gen_btn.click(start_generate, [run_dd, teacher_radio, t_url, t_model, t_key, t_folder, n_num, votes_num],
-                      [gen_job_md])
+        gen_btn.click(start_generate, [run_dd, teacher_radio, t_url, t_model, t_key, t_folder, n_num, votes_num,
+                                       ttok_num], [gen_job_md])
         gen_stop_btn.click(lambda r: stop_job(r, "generate"), [run_dd], [gen_job_md])
-        measure_btn.click(start_measure, [run_dd], [gen_job_md])
-        adapt_btn.click(start_adapt, [run_dd, teacher_radio, t_url, t_model, t_key, t_folder, votes_num],
-                        [gen_job_md])
+        measure_btn.click(start_measure, [run_dd, rollouts_num, mtok_num], [gen_job_md])
+        adapt_btn.click(start_adapt, [run_dd, teacher_radio, t_url, t_model, t_key, t_folder, votes_num,
+                                      rollouts_num], [gen_job_md])
         stage_stop_btn.click(stop_stages, [run_dd], [gen_job_md])
 
         # Review
@@ -444,7 +473,7 @@ def build_app() -> gr.Blocks:
                       [sel_id, detail_md, edit_q, edit_a])
         save_edit_btn.click(save_edit, [run_dd, sel_id, edit_q, edit_a], [review_status]).then(
             refresh, live_in, [*live_out, fp_state])
-        remeasure_btn.click(remeasure, [run_dd, sel_id], [review_status])
+        remeasure_btn.click(remeasure, [run_dd, sel_id, rollouts_num, mtok_num], [review_status])
         accept_btn.click(lambda r, i: set_status(r, i, "accepted"), [run_dd, sel_id], [review_status]).then(
             refresh, live_in, [*live_out, fp_state])
         reject_btn.click(lambda r, i: set_status(r, i, "rejected"), [run_dd, sel_id], [review_status]).then(
@@ -532,7 +561,7 @@ def render_live(run, version, f: views.ReviewFilter, rule, slo, shi, m, sid):
         nf = views._empty_figure("Open or create a run first")
         msg = "Open a run (top of the page) or create one on the **Task** tab."
         return [views.run_summary(None), gr.update(choices=[], value=None), gr.update(choices=["all"], value="all"),
-                msg, empty, "", "", "", empty, "", msg, empty, "Click a row to see the sample.", msg, nf, nf,
+                msg, empty, "", "", "", empty, "", msg, empty, "Click a row to see the sample.", msg, nf, nf, nf,
                 msg, nf, empty, "", msg, nf, empty, "", "", msg, empty, empty, runs_tbl, cmp_choices, cmp_choices]
     js = all_jobs.get(run) or _jobs(run)
     status = st.status()
@@ -544,7 +573,7 @@ def render_live(run, version, f: views.ReviewFilter, rule, slo, shi, m, sid):
     if rnd_val != f.round:
         f = views.ReviewFilter(rnd_val, f.origin, f.status, f.lo, f.hi, f.unmeasured, f.flagged_only, f.text)
     table, cap = views.review_table(st, f, version)
-    detail = views.sample_detail(st, int(sid), version) if sid not in (None, "") and st.sample(int(sid)) else \
+    detail = views.sample_detail(st, int(sid), version) if sid and st.sample(int(sid)) else \
         "Click a row to see the sample."
     chosen = views.preview_selection(st, rule, slo, shi, m, version)
     band = (slo, shi) if rule in ("band", "top") else None
@@ -561,7 +590,7 @@ def render_live(run, version, f: views.ReviewFilter, rule, slo, shi, m, sid):
         views.recent_samples_table(st), views.events_text(st, limit=14),
         cap, table, detail,
         views.difficulty_summary(st, version), views.pass_rate_histogram(st, version, band),
-        views.shifts_figure(st, version),
+        views.before_after_figure(st, version), views.shifts_figure(st, version),
         views.selection_summary(chosen, rule) if len(chosen) or versions else
         "**Nothing to select yet.** Measure pass rates first (Generate tab → *Measure pass rates*).",
         views.selection_figure(st, chosen, version, band), views.selections_table(st),
@@ -614,10 +643,20 @@ def yaml_changed(text):
     return [views.validate_task_text(text)[1], *_form_updates(text or "")]
 
 
-def load_task_of_run(run):
+def initial_task(run, template=None, current=None):
+    """On page load: the open run's task, or (no task yet, empty editor) the preselected template."""
+    return load_task_of_run(run, template, current)
+
+
+def load_task_of_run(run, template=None, current=None):
+    """The open run's task into the editor; with no task yet and a `template`, that template if the editor is empty."""
     st = _store(run)
     if st is None or st.get_config("task") is None:
-        return [gr.skip(), gr.skip(), gr.update(value=run or "")] + [gr.skip()] * len(views.TASK_FORM_FIELDS)
+        name_box = gr.update(value=run) if run else gr.skip()
+        if template and not (current or "").strip() and template in _bundled_tasks():
+            text = _bundled_tasks()[template].read_text(encoding="utf-8")
+            return [text, views.validate_task_text(text)[1], name_box, *_form_updates(text)]
+        return [gr.skip(), gr.skip(), name_box] + [gr.skip()] * len(views.TASK_FORM_FIELDS)
     try:
         text = st.load_task().to_yaml()
     except Exception as e:  # noqa: BLE001 - a broken snapshot is shown, not raised
@@ -730,7 +769,7 @@ def teacher_args(choice, url, model, key_env, folder) -> list[str]:
     return []
 
 
-def start_generate(run, choice, url, model, key_env, folder, n, votes):
+def start_generate(run, choice, url, model, key_env, folder, n, votes, max_tokens=None):
     st = _need_store(run)
     if st.get_config("task") is None:
         raise gr.Error("This run has no task yet: save one on the Task tab first.")
@@ -738,21 +777,35 @@ def start_generate(run, choice, url, model, key_env, folder, n, votes):
         raise gr.Error("N must be at least 1.")
     args = ["generate", run, "--n", str(int(n)), "--votes", str(int(votes or 0)),
             *teacher_args(choice, url, model, key_env, folder)]
+    if max_tokens and int(max_tokens) > 0:
+        args += ["--max-tokens", str(int(max_tokens))]
     return _start(run, "generate", args)
 
 
-def start_measure(run):
+def _measure_args(rollouts, max_tokens) -> list[str]:
+    args = []
+    if rollouts and int(rollouts) > 0:
+        args += ["--rollouts", str(int(rollouts))]
+    if max_tokens and int(max_tokens) > 0:
+        args += ["--max-tokens", str(int(max_tokens))]
+    return args
+
+
+def start_measure(run, rollouts=None, max_tokens=None):
     st = _need_store(run)
     if not (st.scalar("SELECT count(*) FROM samples") or 0):
         raise gr.Error("No samples to measure yet: generate some first.")
-    return _start(run, "measure", ["measure", run])
+    return _start(run, "measure", ["measure", run, *_measure_args(rollouts, max_tokens)])
 
 
-def start_adapt(run, choice, url, model, key_env, folder, votes):
+def start_adapt(run, choice, url, model, key_env, folder, votes, rollouts=None):
     st = _need_store(run)
     if not (st.scalar("SELECT count(*) FROM pass_rates") or 0):
         raise gr.Error("Adaptation rewrites samples by their pass rate: measure pass rates first.")
-    return _start(run, "adapt", ["adapt", run, "--rounds", "1", *teacher_args(choice, url, model, key_env, folder)])
+    args = ["adapt", run, "--rounds", "1", "--votes", str(int(votes or 1))]
+    if rollouts and int(rollouts) > 0:
+        args += ["--rollouts", str(int(rollouts))]
+    return _start(run, "adapt", [*args, *teacher_args(choice, url, model, key_env, folder)])
 
 
 def stop_job(run, stage):
@@ -780,7 +833,7 @@ def stop_stages(run):
 # -- review ------------------------------------------------------------------------------------------------------
 def show_sample(run, version, sid):
     st = _need_store(run)
-    if sid in (None, ""):
+    if not sid:
         raise gr.Error("Type a sample id or click a row in the table.")
     s = st.sample(int(sid))
     if s is None:
@@ -790,7 +843,7 @@ def show_sample(run, version, sid):
 
 def save_edit(run, sid, question, answer):
     st = _need_store(run)
-    if sid in (None, ""):
+    if not sid:
         raise gr.Error("Select a sample first (click a row).")
     s = st.sample(int(sid))
     if s is None:
@@ -820,17 +873,17 @@ def save_edit(run, sid, question, answer):
     return f"Saved sample {s.id} ({', '.join(sorted(fields))}). Its old pass rate may be stale — press **Re-measure**."
 
 
-def remeasure(run, sid):
+def remeasure(run, sid, rollouts=None, max_tokens=None):
     _need_store(run)
-    if sid in (None, ""):
+    if not sid:
         raise gr.Error("Select a sample first (click a row).")
-    line = _start(run, "measure", ["measure", run, "--samples", str(int(sid))])
+    line = _start(run, "measure", ["measure", run, "--samples", str(int(sid)), *_measure_args(rollouts, max_tokens)])
     return line + "\n\nThe new pass rate appears in the detail when measuring finishes."
 
 
 def set_status(run, sid, status):
     st = _need_store(run)
-    if sid in (None, ""):
+    if not sid:
         raise gr.Error("Select a sample first (click a row).")
     if st.sample(int(sid)) is None:
         raise gr.Error(f"Sample {int(sid)} does not exist in run {run}.")
@@ -845,10 +898,8 @@ def bulk_status(run, version, rnd, origin, status_f, lo, hi, unmeasured, flagged
     ids = [int(i) for i in views.filter_samples(st, f, version or None)["id"]]
     if not ids:
         raise gr.Error("No samples match the filter.")
+    now = time.time()
     with st.tx() as c:
-        import time as _t
-
-        now = _t.time()
         old = {r[0]: r[1] for r in c.execute(
             f"SELECT id, status FROM samples WHERE id IN ({','.join('?' * len(ids))})", ids)}
         c.executemany("INSERT INTO revisions(sample_id, field, old, new, author, at) VALUES (?,?,?,?,?,?)",

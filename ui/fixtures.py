@@ -100,5 +100,5 @@ def populate_run(store: RunStore, n: int = 60, seed: int = 0, with_training: boo
                             "extracted": str(a if ct else a - 1), "correct": ct})
         bench = "assets/benchmarks/demo_addition.jsonl"
         store.add_evaluation("base", bench, items_b, (0.14, 0.40))
-        store.add_evaluation("latest", bench, items_t, (0.31, 0.60))
+        store.add_evaluation(str(store.dir / "checkpoints" / "final"), bench, items_t, (0.31, 0.60))
     return store

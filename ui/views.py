@@ -20,11 +20,8 @@ import pandas as pd
 
 from synthrl.store import RunStore
 
-# The learnable band: samples the student solves sometimes but not always.
-LEARNABLE_BAND = (0.0, 1.0)  # exclusive on both ends: 0 < p < 1
 TRAIN_KEYS = ("train/reward", "train/kl", "train/loss", "train/completion_length", "train/heldout_accuracy")
 MAX_TABLE_ROWS = 500
-STAGES = ("ingest", "generate", "verify", "measure", "adapt", "select", "train", "eval")
 
 
 def _clip(text: Any, n: int = 120) -> str:
@@ -58,6 +55,15 @@ def _ago(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d", time.localtime(ts))
 
 
+def model_label(model: str | None) -> str:
+    """'base', or a short name for a trained checkpoint stored by its path."""
+    m = str(model or "?")
+    if "/" not in m:
+        return m
+    parts = [x for x in m.rstrip("/").split("/") if x]
+    return "trained: " + "/".join(parts[-2:]) if "checkpoints" in parts else ".../" + "/".join(parts[-2:])
+
+
 # -- runs ------------------------------------------------------------------------------
 RUN_COLUMNS = ["run", "task", "documents", "chunks", "samples", "measured", "selected", "train steps",
                "evaluations", "activity", "created"]
@@ -74,7 +80,7 @@ def runs_table(runs: list[dict], jobs: dict[str, dict] | None = None) -> pd.Data
         prog = [f"{k} {v.get('done')}/{v.get('total')}" for k, v in (r.get("progress") or {}).items()
                 if v.get("state") == "running"]
         activity = ", ".join(f"{s} running" for s in running) or ", ".join(prog) or ""
-        evals = "; ".join(f"{e['model']}: {e['accuracy']:.0%}" for e in r.get("evaluations") or [] if e.get("accuracy") is not None)
+        evals = "; ".join(f"{model_label(e['model'])}: {e['accuracy']:.0%}" for e in r.get("evaluations") or [] if e.get("accuracy") is not None)
         rows.append([r["run"], r.get("task") or "(no task)", r.get("documents", 0), r.get("chunks", 0),
                      r.get("samples", 0), r.get("measured", 0), r.get("selected", 0), r.get("train_steps", 0),
                      evals, activity, _ago(r.get("created_at"))])
@@ -129,12 +135,12 @@ def compare_runs(a: dict, b: dict, evals_a: list[dict], evals_b: list[dict]) -> 
     def latest(evals: list[dict]) -> dict[str, dict]:
         out: dict[str, dict] = {}
         for e in evals:
-            out[f"{e['model']} on {e.get('benchmark') or '?'}"] = e
+            out[f"{model_label(e['model'])} on {(e.get('benchmark') or '?').rsplit('/', 1)[-1]}"] = e
         return out
 
     la, lb = latest(evals_a), latest(evals_b)
-    for key in sorted(set(la) | set(lb)):
-        rows.append([f"accuracy: {key}", _fmt_acc(la.get(key)), _fmt_acc(lb.get(key))])
+    rows = [[f"accuracy: {key}", _fmt_acc(la.get(key)), _fmt_acc(lb.get(key))]
+            for key in sorted(set(la) | set(lb))] + rows
     return pd.DataFrame([[r[0], "" if r[1] is None else str(r[1]), "" if r[2] is None else str(r[2])] for r in rows],
                         columns=["", a.get("run", "A"), b.get("run", "B") + (" " if b.get("run") == a.get("run") else "")])
 
@@ -307,8 +313,31 @@ def student_versions(store: RunStore) -> list[str]:
     return [r["model_version"] for r in rows]
 
 
+_FRAME_CACHE: dict[tuple, pd.DataFrame] = {}
+
+
+def clear_cache() -> None:
+    _FRAME_CACHE.clear()
+
+
 def _frame(store: RunStore, version: str | None) -> pd.DataFrame:
-    """Every sample with its pass rate under `version` (one query each; fast at 10k)."""
+    """Every sample with its pass rate under `version`; treat as read-only.
+
+    One page render asks for it several times (table, histograms, selection), so the last few
+    are kept, keyed by the store's data fingerprint: any write makes a fresh one.
+    """
+    key = (str(store.path), version, store.data_version())
+    hit = _FRAME_CACHE.get(key)
+    if hit is not None:
+        return hit
+    df = _load_frame(store, version)
+    if len(_FRAME_CACHE) >= 4:
+        _FRAME_CACHE.pop(next(iter(_FRAME_CACHE)))
+    _FRAME_CACHE[key] = df
+    return df
+
+
+def _load_frame(store: RunStore, version: str | None) -> pd.DataFrame:
     df = pd.DataFrame([dict(r) for r in store.query(
         "SELECT id, round, origin, parent_id, status, flags, agreement, question, reference FROM samples ORDER BY id")],
         columns=["id", "round", "origin", "parent_id", "status", "flags", "agreement", "question", "reference"])
@@ -375,7 +404,7 @@ def review_table(store: RunStore, f: ReviewFilter, version: str | None = None,
     if not total:
         return pd.DataFrame(columns=REVIEW_COLUMNS), "**No samples yet.** Generate some on the **Generate** tab."
     df = filter_samples(store, f, version)
-    shown = df.head(limit)
+    shown = df.head(limit).reset_index(drop=True)
     out = pd.DataFrame({
         "id": shown["id"].astype(int), "round": shown["round"].astype(int), "origin": shown["origin"],
         "status": shown["status"],
@@ -456,6 +485,7 @@ def sample_detail(store: RunStore, sample_id: int, version: str | None = None) -
 
 # -- difficulty ------------------------------------------------------------------------------------------
 BINS = 10
+_LEGEND = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0}
 
 
 def _empty_figure(message: str):
@@ -475,6 +505,34 @@ def _bin_counts(rates: Iterable[float], bins: int = BINS) -> list[int]:
     return counts
 
 
+class _Bins:
+    """Histogram bins shared by every trace of a figure.
+
+    Pass rates are k/L, so with few distinct values (the usual case) each value gets its own bar —
+    fixed-width bins would leave gaps and merge 0 with small rates. Otherwise BINS equal bins.
+    """
+
+    def __init__(self, all_rates: Iterable[float]):
+        values = sorted({round(float(p), 6) for p in all_rates})
+        self.exact = 0 < len(values) <= 2 * BINS + 1
+        if self.exact:
+            self.x = values
+            gap = min((b - a for a, b in zip(values, values[1:])), default=0.1)
+            self.width = max(0.01, min(0.1, gap) * 0.85)
+        else:
+            self.x = [(i + 0.5) / BINS for i in range(BINS)]
+            self.width = 0.9 / BINS
+
+    def counts(self, rates: Iterable[float]) -> list[int]:
+        if not self.exact:
+            return _bin_counts(rates)
+        index = {v: i for i, v in enumerate(self.x)}
+        out = [0] * len(self.x)
+        for p in rates:
+            out[index[round(float(p), 6)]] += 1
+        return out
+
+
 def pass_rate_histogram(store: RunStore, version: str | None = None, band: tuple[float, float] | None = None):
     """Pass-rate histogram per round, plus the pool before vs after adaptation."""
     import plotly.graph_objects as go
@@ -483,22 +541,40 @@ def pass_rate_histogram(store: RunStore, version: str | None = None, band: tuple
     df = df[df["pass_rate"].notna() & ~df["status"].isin(["dropped", "rejected", "failed"])] if len(df) else df
     if not len(df):
         return _empty_figure("No pass rates yet: measure the student (Generate tab → Measure)")
-    centers = [(i + 0.5) / BINS for i in range(BINS)]
+    bins = _Bins(df["pass_rate"])
     fig = go.Figure()
     for rnd in sorted(df["round"].unique()):
         sub = df[df["round"] == rnd]
-        fig.add_bar(x=centers, y=_bin_counts(sub["pass_rate"]), name=f"round {rnd} ({len(sub)})", width=1 / BINS * 0.9)
-    if df["round"].nunique() > 1:
-        before = df[df["round"] == df["round"].min()]
-        fig.add_scatter(x=centers, y=_bin_counts(before["pass_rate"]), name="before adaptation", mode="lines+markers",
-                        line={"dash": "dot"})
-        fig.add_scatter(x=centers, y=_bin_counts(df["pass_rate"]), name="after adaptation (pool)", mode="lines+markers")
+        fig.add_bar(x=bins.x, y=bins.counts(sub["pass_rate"]), name=f"round {rnd} ({len(sub)})", width=bins.width)
     if band is not None:
         fig.add_vrect(x0=band[0], x1=band[1], fillcolor="green", opacity=0.08, line_width=0,
                       annotation_text="band", annotation_position="top left")
-    fig.update_layout(barmode="stack", title="Student pass rate per sample", xaxis_title="pass rate",
-                      yaxis_title="samples", xaxis={"range": [0, 1]}, height=360, legend={"orientation": "h"},
-                      margin={"l": 50, "r": 20, "t": 50, "b": 40})
+    fig.update_layout(barmode="stack", title="Pass rate per sample, by round", xaxis_title="pass rate",
+                      yaxis_title="samples", xaxis={"range": [-0.06, 1.06]}, height=360, legend=_LEGEND,
+                      margin={"l": 50, "r": 20, "t": 70, "b": 40})
+    return fig
+
+
+def before_after_figure(store: RunStore, version: str | None = None):
+    """The pool before adaptation (round 0) next to the pool after it (all rounds): is it more balanced?"""
+    import plotly.graph_objects as go
+
+    df = _frame(store, version)
+    df = df[df["pass_rate"].notna() & ~df["status"].isin(["dropped", "rejected", "failed"])] if len(df) else df
+    if not len(df):
+        return _empty_figure("No pass rates yet")
+    if df["round"].nunique() < 2:
+        return _empty_figure("Adapt difficulty (Generate tab) and measure the rewrites to compare")
+    bins = _Bins(df["pass_rate"])
+    before = df[df["round"] == df["round"].min()]
+    fig = go.Figure()
+    fig.add_bar(x=bins.x, y=bins.counts(before["pass_rate"]), name=f"before adaptation ({len(before)})",
+                marker_color="#9ca3af")
+    fig.add_bar(x=bins.x, y=bins.counts(df["pass_rate"]), name=f"after adaptation, pool ({len(df)})",
+                marker_color="#2563eb")
+    fig.update_layout(barmode="group", title="Before vs after adaptation", xaxis_title="pass rate",
+                      yaxis_title="samples", xaxis={"range": [-0.06, 1.06]}, height=360, legend=_LEGEND,
+                      margin={"l": 50, "r": 20, "t": 70, "b": 40})
     return fig
 
 
@@ -611,17 +687,17 @@ def selection_figure(store: RunStore, chosen: pd.DataFrame, version: str | None 
     df = df[df["pass_rate"].notna() & df["status"].isin(["verified", "accepted"])] if len(df) else df
     if not len(df):
         return _empty_figure("Nothing to select yet: measure verified samples first")
-    centers = [(i + 0.5) / BINS for i in range(BINS)]
+    bins = _Bins(df["pass_rate"])
     fig = go.Figure()
-    fig.add_bar(x=centers, y=_bin_counts(df["pass_rate"]), name=f"pool ({len(df)})", marker_color="#c7c7c7",
-                width=0.09)
-    fig.add_bar(x=centers, y=_bin_counts(chosen["pass_rate"]) if len(chosen) else [0] * BINS,
-                name=f"selected ({len(chosen)})", marker_color="#1f77b4", width=0.09)
+    fig.add_bar(x=bins.x, y=bins.counts(df["pass_rate"]), name=f"pool ({len(df)})", marker_color="#c7c7c7",
+                width=bins.width)
+    fig.add_bar(x=bins.x, y=bins.counts(chosen["pass_rate"]), name=f"selected ({len(chosen)})",
+                marker_color="#1f77b4", width=bins.width * 0.6)
     if band is not None:
         fig.add_vrect(x0=band[0], x1=band[1], fillcolor="green", opacity=0.08, line_width=0)
     fig.update_layout(barmode="overlay", title="Selection over the pass-rate histogram", xaxis_title="pass rate",
-                      yaxis_title="samples", xaxis={"range": [0, 1]}, height=340, legend={"orientation": "h"},
-                      margin={"l": 50, "r": 20, "t": 50, "b": 40})
+                      yaxis_title="samples", xaxis={"range": [-0.06, 1.06]}, height=340, legend=_LEGEND,
+                      margin={"l": 50, "r": 20, "t": 70, "b": 40})
     return fig
 
 
@@ -687,7 +763,7 @@ def rollouts_table(store: RunStore, limit: int = 20) -> pd.DataFrame:
 
 # -- evaluation --------------------------------------------------------------------------------------------------
 def evaluations_table(store: RunStore) -> pd.DataFrame:
-    rows = [[e["id"], e["model"], (e.get("benchmark") or "").rsplit("/", 1)[-1], e["n"], e["n_correct"],
+    rows = [[e["id"], model_label(e["model"]), (e.get("benchmark") or "").rsplit("/", 1)[-1], e["n"], e["n_correct"],
              f"{e['accuracy']:.1%}" if e["accuracy"] is not None else "",
              f"[{e['ci_low']:.1%}, {e['ci_high']:.1%}]" if e.get("ci_low") is not None else "", _ago(e.get("at"))]
             for e in store.evaluations()]
@@ -710,11 +786,11 @@ def eval_comparison(store: RunStore, a: int | None = None, b: int | None = None)
         ea, eb = by_id.get(int(a)), by_id.get(int(b))
     if ea is None:
         return "Pick evaluations to compare.", pd.DataFrame()
-    md = [f"**A: {ea['model']}** — {_fmt_acc(ea)}"]
+    md = [f"**A: {model_label(ea['model'])}** — {_fmt_acc(ea)}"]
     if eb is None:
         md.append("Evaluate a trained model to compare against the base.")
         return "\n\n".join(md), pd.DataFrame(columns=["#", "question", "reference", "A", "B"])
-    md.append(f"**B: {eb['model']}** — {_fmt_acc(eb)}")
+    md.append(f"**B: {model_label(eb['model'])}** — {_fmt_acc(eb)}")
     diff = (eb["accuracy"] or 0) - (ea["accuracy"] or 0)
     ia = {it["idx"]: it for it in store.eval_items(ea["id"])}
     ib = {it["idx"]: it for it in store.eval_items(eb["id"])}

@@ -10,7 +10,7 @@
 
     grammars = SchemaGrammars(tokenizer, vocab_size, stop_ids)
     proc = JsonLogitsProcessor(grammars.get(schema), rows=4, prompt_len=L, max_new_tokens=128,
-                               closing_ids=grammars.closing_ids, reserve=closing_reserve(schema, 128))
+                               closing_bonus=grammars.closing_bonus, reserve=closing_reserve(schema, 128))
     model.generate(..., logits_processor=[proc])
 """
 from __future__ import annotations
@@ -108,15 +108,22 @@ class SchemaGrammars:
         self._cache: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.compiles = 0
-        self.closing_ids = self._closing_ids(stop_token_ids)
+        self.closing_bonus = self._closing_bonus(stop_token_ids)
 
-    def _closing_ids(self, stop_token_ids) -> list[int]:
-        # Tokens made only of closing characters: `"`, `"}`, `]`, ...
-        ids = set(stop_token_ids)
-        for i, b in enumerate(self.info.decoded_vocab):
+    def _closing_bonus(self, stop_token_ids):
+        """Per-token logit bonus used near the end of the budget: the stop token first, then
+        tokens that close a string (`"`, `"}`, ...), then tokens that close objects/arrays (`}`, `]}`).
+        Inside a string `}` is plain text, so string-closing tokens must outrank it."""
+        import torch
+
+        bonus = torch.zeros(self.vocab_size)
+        for i, b in enumerate(self.info.decoded_vocab[: self.vocab_size]):
             if b and all(c in b'"}]' for c in b):
-                ids.add(i)
-        return sorted(i for i in ids if i < self.vocab_size)
+                bonus[i] = 2e4 if b[:1] == b'"' else 1e4
+        for i in stop_token_ids:
+            if i < self.vocab_size:
+                bonus[i] = 3e4
+        return bonus
 
     def get(self, schema: dict):
         key = schema_key(schema)
@@ -137,8 +144,7 @@ class JsonLogitsProcessor:
     """
 
     def __init__(self, grammar, rows: int, prompt_len: int, max_new_tokens: int,
-                 closing_ids: list[int], reserve: int):
-        import torch
+                 closing_bonus, reserve: int):
         import xgrammar as xgr
 
         self._xgr = xgr
@@ -148,7 +154,7 @@ class JsonLogitsProcessor:
         self.prompt_len = prompt_len
         self.max_new_tokens = max_new_tokens
         self.reserve = reserve
-        self.closing = torch.tensor(closing_ids, dtype=torch.long)
+        self.closing_bonus = closing_bonus
         self.rejected = 0
 
     def __call__(self, input_ids, scores):
@@ -171,8 +177,9 @@ class JsonLogitsProcessor:
         self._xgr.apply_token_bitmask_inplace(work, self.bitmask.to(work.device), vocab_size=self.vocab_size,
                                               indices=active)
         if self.max_new_tokens - step <= self.reserve:
-            rows = work.new_tensor(active, dtype=self.closing.dtype).unsqueeze(1)
-            cols = self.closing.to(work.device).unsqueeze(0)
-            # masked logits stay -inf; allowed closing tokens win
-            work[rows, cols] = work[rows, cols] + 1e4
+            # masked logits stay -inf; among allowed tokens the closing ones win
+            if self.closing_bonus.device != work.device:
+                self.closing_bonus = self.closing_bonus.to(work.device)
+            width = min(work.shape[1], self.closing_bonus.shape[0])
+            work[active, :width] += self.closing_bonus[:width].to(work.dtype)
         return work if work is scores else work.to(device)

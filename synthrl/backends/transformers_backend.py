@@ -171,20 +171,24 @@ class TransformersChatModel(ChatModel):
         if params.seed is not None:
             torch.manual_seed(params.seed)
 
-        per_call_n = min(params.n, self.max_batch_size)
+        # Greedy answers are all the same: compute one, repeat it n times.
+        n = 1 if params.temperature == 0 else params.n
+        per_call_n = min(n, self.max_batch_size)
         prompts_per_call = max(1, self.max_batch_size // per_call_n)
         # Longest first, so each micro-batch holds prompts of similar length (less padding).
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
         results: list[list[Completion]] = [[] for _ in conversations]
         done = 0
-        while done < params.n:
-            k = min(per_call_n, params.n - done)
+        while done < n:
+            k = min(per_call_n, n - done)
             for start in range(0, len(order), prompts_per_call):
                 idx = order[start:start + prompts_per_call]
                 outs = self._generate([encoded[i] for i in idx], k, params, grammar)
                 for j, i in enumerate(idx):
                     results[i].extend(outs[j * k:(j + 1) * k])
             done += k
+        if n != params.n:
+            results = [r * params.n for r in results]
         return results
 
     def _generate(self, batch: list[list[int]], k: int, params: GenerationParams, grammar) -> list[Completion]:
@@ -208,7 +212,7 @@ class TransformersChatModel(ChatModel):
             g = self.grammars()
             kwargs["logits_processor"] = [JsonLogitsProcessor(
                 grammar, rows=len(batch) * k, prompt_len=width, max_new_tokens=params.max_tokens,
-                closing_ids=g.closing_ids, reserve=closing_reserve(params.json_schema, params.max_tokens))]
+                closing_bonus=g.closing_bonus, reserve=closing_reserve(params.json_schema, params.max_tokens))]
         with torch.inference_mode():
             out = self.model.generate(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
                                       **kwargs)

@@ -18,7 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=int(os.environ.get("SYNTHRL_PORT", "7860")),
                    help="port (default 7860)")
     p.add_argument("--auth", default=None, metavar="USER:PASSWORD",
-                   help="require this login (default: $SYNTHRL_AUTH); needed for a non-loopback --host")
+                   help="require this login (default: $SYNTHRL_AUTH, which other users cannot see in `ps`); "
+                        "needed for a non-loopback --host")
     p.add_argument("--insecure-no-auth", action="store_true",
                    help="allow a non-loopback --host without a login (anyone who can reach it can use it)")
 

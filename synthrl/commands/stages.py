@@ -84,7 +84,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def add_student_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("student (default: the run's recorded student, else the bundled model)")
     g.add_argument("--student-backend", default=None, help="transformers | openai | vllm")
-    g.add_argument("--student-model", default=None, help="folder, hub id in the local cache, or 'bundled'")
+    g.add_argument("--student-model", default=None,
+                   help="folder, hub id in the local cache, 'bundled', or 'latest' (the run's trained weights)")
     g.add_argument("--student-url", default=None, help="OpenAI-compatible base URL")
     g.add_argument("--student-key-env", default=None,
                    help="NAME of the environment variable holding the API key (never the key itself)")
@@ -134,8 +135,16 @@ def _patched(section, **values):
         raise _user_error(e) from None
 
 
-def _spec(role: str, args: argparse.Namespace, fallback):
+def _spec(role: str, args: argparse.Namespace, fallback, store=None):
     from ..backends.spec import ModelSpec
+
+    if role == "student" and getattr(args, "student_model", None) == "latest" and store is not None:
+        # the run's newest trained weights (measured under their own model version)
+        from ..stages.train import latest_model
+
+        args.student_model = latest_model(store)
+        if args.student_model is None:
+            raise _user_error(f"run {store.name} has no trained model yet: run `synthrl train {store.name}` first")
 
     flags = {"backend": getattr(args, f"{role}_backend", None), "model": getattr(args, f"{role}_model", None),
              "base_url": getattr(args, f"{role}_url", None), "api_key_env": getattr(args, f"{role}_key_env", None)}
@@ -178,9 +187,10 @@ def cmd_measure(args: argparse.Namespace) -> int:
     mcfg = _patched(cfg.measure, rollouts=args.rollouts, temperature=args.temperature, max_tokens=args.max_tokens,
                     batch_size=args.batch_size, sequential=args.sequential,
                     remeasure=True if args.remeasure else None)
-    student = _load(_spec("student", args, cfg.student), store, "student")
+    ids = _ids(args.samples)
+    student = _load(_spec("student", args, cfg.student, store), store, "student")
     try:
-        rep = measure(store, task, student, mcfg, sample_ids=_ids(args.samples), progress=print,
+        rep = measure(store, task, student, mcfg, sample_ids=ids, progress=print,
                       select_config=cfg.select)
     except ValueError as e:
         raise _user_error(e) from None
@@ -204,7 +214,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     teacher_spec = _spec("teacher", args, cfg.teacher)
     if teacher_spec.is_bundled:
         print(f"note: {BUNDLED_TEACHER_NOTE}", file=sys.stderr)
-    student_spec = _spec("student", args, cfg.student)
+    student_spec = _spec("student", args, cfg.student, store)
     teacher = _load(teacher_spec, store, "teacher")
     student = teacher if student_spec == teacher_spec else _load(student_spec, store, "student")
     try:

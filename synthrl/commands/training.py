@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 
@@ -66,11 +65,20 @@ def _open_store(run: str):
         raise UserError(str(e)) from None
 
 
-def train_config_from_args(args: argparse.Namespace):
-    """Profile (or the store's last settings) <- --config file <- command-line flags."""
+def train_config_from_args(args: argparse.Namespace, store=None):
+    """--profile (else, resuming, the stopped run's settings; else the run config's train section; else the
+    paper's) <- --config file <- flags."""
     from ..stages.train import TrainConfig
 
-    cfg = TrainConfig.profile(args.profile) if args.profile else TrainConfig()
+    recorded = None
+    if store is not None and not args.profile:
+        last = store.get_config("train_config") if args.resume else None  # resume with the stopped run's settings
+        rc = store.get_config("run_config")
+        if isinstance(last, dict):
+            recorded = TrainConfig.from_dict(last, source=f"{store.name}/run.db (train_config)")
+        elif isinstance(rc, dict) and isinstance(rc.get("train"), dict):
+            recorded = TrainConfig.from_dict(rc["train"], source=f"{store.name}/run.db (run_config.train)")
+    cfg = TrainConfig.profile(args.profile) if args.profile else (recorded or TrainConfig())
     if args.config:
         cfg = TrainConfig.from_yaml(args.config, base=cfg)
     flags = {"algo": args.algo, "max_steps": args.max_steps, "model": args.model, "vllm_mode": args.vllm_mode}
@@ -88,7 +96,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     store = _open_store(args.run)
     try:
-        config = train_config_from_args(args)
+        config = train_config_from_args(args, store)
         report = train(store, config, resume=args.resume)
     except TrainError as e:
         raise UserError(str(e)) from None
@@ -152,8 +160,3 @@ def cmd_eval(args: argparse.Namespace) -> int:
               f"{cmp.both_right} right in both, {cmp.both_wrong} wrong in both")
     return 0
 
-
-if __name__ == "__main__":  # pragma: no cover
-    from ..cli import main
-
-    sys.exit(main(["train", *sys.argv[1:]]))

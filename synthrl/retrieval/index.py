@@ -102,6 +102,39 @@ def _dense(folder: Path, chunks: list[Chunk], fp: str, rebuild: bool):
     return index, True
 
 
+def _matrix_dense(index):
+    """A LlamaIndex retriever over the VectorStoreIndex's embeddings as one numpy matrix.
+
+    SimpleVectorStore scores one embedding at a time in Python (~0.3 s per query at 2k chunks);
+    a matrix product gives the same cosine ranking in milliseconds.
+    """
+    import numpy as np
+    from llama_index.core.base.base_retriever import BaseRetriever
+    from llama_index.core.schema import NodeWithScore
+
+    data = getattr(getattr(index, "vector_store", None), "data", None)
+    emb = getattr(data, "embedding_dict", None)
+    if not emb:
+        return None
+    ids = list(emb)
+    m = np.asarray([emb[i] for i in ids], dtype=np.float32)
+    m /= np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
+    embed, docstore = get_embed_model(), index.docstore
+
+    class MatrixDenseRetriever(BaseRetriever):
+        similarity_top_k = 5
+
+        def _retrieve(self, query_bundle):
+            q = np.asarray(embed.get_query_embedding(query_bundle.query_str), dtype=np.float32)
+            sims = m @ (q / max(float(np.linalg.norm(q)), 1e-12))
+            k = min(self.similarity_top_k, len(ids))
+            top = np.argpartition(-sims, k - 1)[:k]
+            top = top[np.argsort(-sims[top])]
+            return [NodeWithScore(node=docstore.get_node(ids[i]), score=float(sims[i])) for i in top]
+
+    return MatrixDenseRetriever()
+
+
 class Retriever:
     """`retrieve(query, k) -> list[Passage]` over one run's chunks, in one mode."""
 
@@ -128,13 +161,18 @@ class Retriever:
                 self._dense, built = _dense(root / "dense", chunks, self.fingerprint, rebuild)
                 if built:
                     self.rebuilt.append("dense")
+        self._matrix = _matrix_dense(self._dense) if self._dense is not None else None
         self._lock = threading.Lock()
 
     def _llama_retriever(self, k: int):
         if self.mode == "bm25":
             self._bm25.similarity_top_k = k
             return self._bm25
-        dense = self._dense.as_retriever(similarity_top_k=k)
+        if self._matrix is not None:
+            dense = self._matrix
+            dense.similarity_top_k = k
+        else:
+            dense = self._dense.as_retriever(similarity_top_k=k)
         if self.mode == "dense":
             return dense
         from llama_index.core.retrievers import QueryFusionRetriever

@@ -160,7 +160,7 @@ def evaluate(store: RunStore, task: Any, model: Any, benchmark_path: str | os.Pa
         from ..backends.base import get_backend
 
         label, path = resolve_eval_model(store, str(model))
-        chat = get_backend("transformers", model=path)
+        chat = get_backend("transformers", model=path, max_batch_size=config.batch_size)
     for pr in problems:
         store.log("eval", f"skipped {pr}", "warning")
     params = GenerationParams(n=1, temperature=0.0, max_tokens=config.max_tokens)

@@ -47,7 +47,8 @@ class MeasureConfig:
     sequential: bool = _help("stop sampling a sample once its selection decision is settled "
                              "(beyond the paper; see stages/sequential.py)", False)
     chunk: int = _help("sequential: rollouts per sample per step", 8)
-    confidence: float = _help("sequential: confidence of the interval that must clear every threshold", 0.95)
+    confidence: float = _help("sequential: confidence of the interval that must clear every threshold "
+                              "(checked after every chunk; bench/sequential.py)", 0.9)
     interval: str = _help("sequential: wilson or clopper-pearson", "wilson")
     zero_floor: float = _help("sequential: call a never-solved sample unsolvable once its upper bound is "
                               "below this (0: spend the full budget to tell p=0 from rare successes)", 0.0)

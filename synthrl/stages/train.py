@@ -34,6 +34,7 @@ import yaml
 from ..prompts import student_messages
 from ..records import Sample
 from ..store import RunStore
+from .rewards import RewardRecorder, checker_reward_model
 
 ALGOS = ("grpo", "ppo")
 VLLM_MODES = ("colocate", "server")
@@ -151,6 +152,13 @@ class TrainConfig:
             raise TrainError(f"{source}: unknown training setting(s) {', '.join(unknown)} "
                              f"(allowed: {', '.join(sorted(names))})")
         start = base.to_dict() if base is not None else {}
+        problems = []
+        for k, v in list(d.items()):
+            ok, d[k] = _coerce(v, _FIELD_TYPES.get(k))
+            if not ok:
+                problems.append(f"{k}: expected {_FIELD_TYPES[k].__name__}, got {v!r}")
+        if problems:
+            raise TrainError(f"{source}: " + "; ".join(problems))
         return cls(**{**start, **d})
 
     @classmethod
@@ -170,6 +178,32 @@ class TrainConfig:
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+# The plain type behind each setting (None allowed where the default is None).
+_FIELD_TYPES = {"algo": str, "learning_rate": float, "num_generations": int, "temperature": float, "top_p": float,
+                "beta": float, "max_prompt_length": int, "max_completion_length": int, "epochs": float,
+                "max_steps": int, "per_device_batch": int, "grad_accum": int, "lora": bool, "lora_r": int,
+                "seed": int, "save_steps": int, "eval_every": int, "heldout_fraction": float, "model": str,
+                "use_vllm": bool, "vllm_mode": str, "ppo_epochs": int}
+
+
+def _coerce(v: Any, tp: type | None) -> tuple[bool, Any]:
+    """YAML reads 1e-6 as a string and 5 as an int: accept what clearly means the field's type."""
+    if tp is None or v is None:
+        return True, v
+    if tp is float and not isinstance(v, bool):
+        try:
+            return True, float(v)
+        except (TypeError, ValueError):
+            return False, v
+    if tp is int:
+        return isinstance(v, int) and not isinstance(v, bool), v
+    if tp is bool:
+        return isinstance(v, bool), v
+    if tp is str:
+        return isinstance(v, str), v
+    return True, v
 
 
 @dataclass
@@ -233,7 +267,10 @@ def base_model(store: RunStore, override: str | None = None) -> str:
         v = store.get_config(key)
         if isinstance(v, str) and v:
             return v
-        if isinstance(v, dict) and v.get("model") and v.get("backend", "transformers") == "transformers":
+        if isinstance(v, dict) and v.get("model"):
+            if v.get("backend", "transformers") not in ("transformers", "vllm"):
+                raise TrainError(f"run {store.name}'s student is served by the {v.get('backend')!r} backend "
+                                 f"({v['model']}); training needs the weights: give --model FOLDER")
             return str(v["model"])
     rc = store.get_config("run_config")
     if isinstance(rc, dict) and isinstance(rc.get("student"), dict) and rc["student"].get("model"):
@@ -326,115 +363,14 @@ def prepare(store: RunStore, config: TrainConfig) -> _Plan:
     if config.algo == "grpo" and (per_step % config.num_generations):
         raise TrainError(f"the global batch ({per_step}) must be divisible by num_generations "
                          f"({config.num_generations})")
+    # a step needs per_step rollouts = per_step / num_generations distinct prompts (else the loader is empty)
+    if len(train_set) * config.num_generations < per_step:
+        raise TrainError(f"one training step takes {per_step // config.num_generations} prompts "
+                         f"(per_device_batch {config.per_device_batch} x grad_accum {config.grad_accum} x "
+                         f"{state.num_processes} process(es) / num_generations {config.num_generations}) but only "
+                         f"{len(train_set)} selected prompts are left for training ({len(heldout)} held out): "
+                         "select more samples or lower per_device_batch")
     return _Plan(task, model_path, tok, train_set, heldout, too_long, state.num_processes, state.is_main_process)
-
-
-# -- the reward, seen by both trainers ---------------------------------------------------------------
-class RewardRecorder:
-    """Wraps the task's checker reward; remembers the latest scored batch for the store.
-
-    Called with TRL's reward signature; it only ever passes the completions (and the
-    reference answers) to the checker, never the prompts.
-    """
-
-    __name__ = "checker"
-
-    def __init__(self, task: Any, reward_fn: Callable | None = None):
-        if reward_fn is None:
-            from ..scoring import make_reward
-
-            reward_fn = make_reward(task)
-        self.reward_fn = reward_fn
-        self.last: list[tuple[str, str, float]] = []
-        self.generated_tokens = 0
-        self.completion_lengths: list[int] = []
-        self.rewards: list[float] = []
-        self._lock = threading.Lock()
-
-    def score(self, completions: list, answers: list[str]) -> list[float]:
-        """The checker's rewards: the reward function sees the completions and references, nothing else."""
-        return [float(r) if r is not None else 0.0 for r in self.reward_fn(completions=completions, answer=answers)]
-
-    def __call__(self, prompts=None, completions=None, answer=None, completion_ids=None, **kw) -> list[float]:
-        rewards = self.score(completions, answer)
-        lengths = [len(c) for c in completion_ids] if completion_ids is not None else []
-        shown = kw.get("question") or prompts or [""] * len(rewards)  # the dataset's question column
-        self.note(shown, completions, rewards, lengths)
-        return rewards
-
-    def note(self, prompts, completions, rewards, lengths) -> None:
-        with self._lock:
-            self.last = [(_as_text(p), _as_text(c), float(r)) for p, c, r in zip(prompts, completions, rewards)]
-            self.generated_tokens += int(sum(lengths))
-            self.completion_lengths = list(lengths)
-            self.rewards = list(rewards)
-
-
-def _as_text(x: Any) -> str:
-    """A prompt (chat messages -> the last user turn) or a completion (messages -> their text) as text."""
-    if isinstance(x, str):
-        return x
-    if isinstance(x, list):
-        msgs = [m for m in x if isinstance(m, dict)]
-        users = [m for m in msgs if m.get("role") == "user"]
-        if users:
-            return str(users[-1].get("content", ""))
-        return "".join(str(m.get("content", "")) for m in msgs)
-    return str(x)
-
-
-def checker_reward_model(tokenizer, prompt_refs: dict[tuple, tuple[str, str]], recorder: RewardRecorder):
-    """TRL PPO's reward model, made from the task's checker.
-
-    prompt_refs maps each training prompt's token ids to (reference answer, question).
-
-    TRL calls `getattr(model, model.base_model_prefix)(input_ids=..., attention_mask=...)`
-    and then `model.score(hidden_states[-1])`, reading the value at the last completion
-    token. Our backbone finds each row's prompt (the known prompt token ids it starts
-    with), decodes only the tokens after it, and returns the checker's 1/0 (the same
-    reward function GRPO uses) at every position.
-    """
-    import torch
-    from torch import nn
-
-    lengths = sorted({len(k) for k in prompt_refs}, reverse=True)
-
-    class _Output:
-        def __init__(self, hidden):
-            self.hidden_states = (hidden,)
-
-    class CheckerBackbone(nn.Module):
-        def forward(self, input_ids=None, attention_mask=None, **_):
-            refs, prompts, texts, lens = [], [], [], []
-            for row, mask in zip(input_ids.tolist(), attention_mask.tolist()):
-                tokens = [t for t, m in zip(row, mask) if m]
-                found, cut = None, None
-                for n in lengths:
-                    found = prompt_refs.get(tuple(tokens[:n]))
-                    if found is not None:
-                        cut = n
-                        break
-                if found is None:
-                    raise RuntimeError("PPO reward: a rollout does not start with any training prompt")
-                ref, question = found
-                refs.append(ref)
-                prompts.append(question)
-                texts.append(tokenizer.decode(tokens[cut:], skip_special_tokens=True))
-                lens.append(len(tokens) - cut)
-            scores = recorder.score(texts, refs)
-            recorder.note(prompts, texts, scores, lens)
-            s = torch.tensor(scores, dtype=torch.float32, device=input_ids.device)
-            return _Output(s[:, None, None].expand(-1, input_ids.shape[1], 1))
-
-    class CheckerRewardModel(nn.Module):
-        base_model_prefix = "backbone"
-
-        def __init__(self):
-            super().__init__()
-            self.backbone = CheckerBackbone()
-            self.score = nn.Identity()
-
-    return CheckerRewardModel()
 
 
 # -- held-out greedy accuracy --------------------------------------------------------------------
@@ -488,6 +424,7 @@ PPO_KEYS = {
     "policy/approxkl_avg": "train/approx_kl", "policy/clipfrac_avg": "train/clip_fraction", "epoch": "train/epoch",
     "episode": "train/episode",
 }
+# not plotted: counters, and rewards/<fn>/mean|std (the same as reward and reward_std with one reward function)
 SKIP_KEYS = {"step", "total_flos", "num_tokens", "eps"}
 
 
@@ -554,7 +491,7 @@ def _store_callback_class():
             for k, v in logs.items():
                 if summary and k == "epoch":
                     continue
-                if k in SKIP_KEYS or isinstance(v, bool) or not isinstance(v, (int, float)) or \
+                if k in SKIP_KEYS or k.startswith("rewards/") or isinstance(v, bool) or not isinstance(v, (int, float)) or \
                         (isinstance(v, float) and math.isnan(v)):
                     continue
                 values[metric_name(k, self.algo)] = float(v)
@@ -595,6 +532,8 @@ def _store_callback_class():
             self._evaluated_at = state.global_step
             if not state.is_world_process_zero or model is None:
                 return
+            if os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3":
+                return  # parameters are sharded: one process cannot generate alone (run `synthrl eval` after)
             model = getattr(model, "policy", model)  # PPO wraps policy and value model
             acc = self.heldout_fn(model)
             if not math.isnan(acc):
@@ -618,18 +557,35 @@ def _store_callback_class():
 
 # -- training ----------------------------------------------------------------------------------------------
 def _device_kwargs() -> dict:
+    """bf16 on a GPU that has it; on the CPU fp32 and no gradient checkpointing (it only costs time there)."""
     import torch
 
     if torch.cuda.is_available():
-        bf16 = torch.cuda.is_bf16_supported()
-        return {"use_cpu": False, "bf16": bf16}
-    return {"use_cpu": True, "bf16": False}
+        return {"use_cpu": False, "bf16": torch.cuda.is_bf16_supported(), "gradient_checkpointing": True}
+    return {"use_cpu": True, "bf16": False, "gradient_checkpointing": False}
 
 
 def _dtype():
     import torch
 
     return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+
+
+def load_model(path: str, cls=None, **kw):
+    """from_pretrained, minus a stale GGUF `quantization_config` in a folder of plain safetensors weights.
+
+    (A folder converted from GGUF can keep that entry; transformers then treats the model as
+    quantized and refuses to train it, although its weights are ordinary float tensors.)
+    """
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    cls = cls or AutoModelForCausalLM
+    cfg = AutoConfig.from_pretrained(path, **({"num_labels": kw.pop("num_labels")} if "num_labels" in kw else {}))
+    q = getattr(cfg, "quantization_config", None)
+    method = q.get("quant_method") if isinstance(q, dict) else getattr(q, "quant_method", None)
+    if method == "gguf" and Path(path).is_dir() and any(Path(path).glob("*.safetensors")):
+        delattr(cfg, "quantization_config")
+    return cls.from_pretrained(path, config=cfg, **kw)
 
 
 def _lora_config(config: TrainConfig):
@@ -652,6 +608,7 @@ def train(store: RunStore, config: TrainConfig, stop_event: threading.Event | No
     out_dir = checkpoints_dir(store)
     resume_from = latest_checkpoint(out_dir) if resume else None
     if plan.is_main:
+        _make_room(store, out_dir, resume_from)
         out_dir.mkdir(parents=True, exist_ok=True)
         store.set_config("base_model", plan.model_path)
         store.set_config("train_config", config.to_dict())
@@ -662,7 +619,7 @@ def train(store: RunStore, config: TrainConfig, stop_event: threading.Event | No
             store.log("train", f"left out {plan.skipped_too_long} selected samples whose prompt is longer than "
                                f"max_prompt_length={config.max_prompt_length}", "warning")
         store.log("train", f"{config.algo}: {len(plan.train)} training prompts, {len(plan.heldout)} held out, "
-                           f"student {plan.model_path}"
+                           f"student {plan.model_path}, {plan.world_size} process(es)"
                            + (f", resuming from {resume_from.name}" if resume_from else ""))
     recorder = RewardRecorder(plan.task, reward_fn)
     stop = stop_event or threading.Event()
@@ -686,6 +643,12 @@ def train(store: RunStore, config: TrainConfig, stop_event: threading.Event | No
             except _StopRequested:
                 pass
             policy = trainer.model.policy if hasattr(trainer.model, "policy") else trainer.model
+    except Exception as e:
+        if plan.is_main:
+            p = store.progress("train") or {}
+            store.set_progress("train", p.get("done") or 0, p.get("total") or 0, "failed", str(e)[:500])
+            store.log("train", f"{config.algo} training failed: {type(e).__name__}: {e}", "error")
+        raise
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -712,6 +675,38 @@ def train(store: RunStore, config: TrainConfig, stop_event: threading.Event | No
         heldout_accuracy=callback.heldout_accuracy, seconds=time.time() - t0, callback_seconds=callback.seconds,
         generated_tokens=recorder.generated_tokens,
     )
+
+
+def _make_room(store: RunStore, out_dir: Path, resume_from: Path | None) -> None:
+    """Keep "one value per step" and "newest checkpoint" true across trainings of one run.
+
+    Resuming: metrics and rollouts logged after the checkpoint's step (a run killed later)
+    are dropped; those steps run again. A fresh start in a run that already trained: the old
+    checkpoints move to checkpoints/previous-<time>/ and the old metrics/rollouts get that tag,
+    so nothing is lost and nothing is mixed up with the new training.
+    """
+    if resume_from is not None:
+        step = _checkpoint_step(resume_from)
+        store.execute("DELETE FROM metrics WHERE tag='' AND key LIKE 'train/%' AND step > ?", (step,))
+        store.execute("DELETE FROM rollouts WHERE tag='' AND step > ?", (step,))
+        return
+    old = [p for p in out_dir.iterdir() if CHECKPOINT_RE.match(p.name) or p.name == FINAL_DIR] \
+        if out_dir.is_dir() else []
+    had_metrics = store.scalar("SELECT count(*) FROM metrics WHERE tag='' AND key LIKE 'train/%'")
+    if not old and not had_metrics:
+        return
+    tag = "previous-" + time.strftime("%Y%m%d-%H%M%S")
+    if old:
+        dest = out_dir / tag
+        dest.mkdir(parents=True, exist_ok=True)
+        for p in old:
+            p.rename(dest / p.name)
+        latest = store.get_config("latest_model")
+        if latest and Path(latest).parent == out_dir:
+            store.set_config("latest_model", str(dest / Path(latest).name))
+    store.execute("UPDATE metrics SET tag=? WHERE tag='' AND key LIKE 'train/%'", (tag,))
+    store.execute("UPDATE rollouts SET tag=? WHERE tag=''", (tag,))
+    store.log("train", f"a new training starts: the previous one's checkpoints and metrics are kept as {tag}")
 
 
 def _heldout_fn(plan: _Plan, config: TrainConfig):
@@ -742,7 +737,7 @@ def _grpo_trainer(store, config, plan, recorder, stop, out_dir):
     callback = StoreCallback(store if plan.is_main else None, "grpo", recorder, stop, _heldout_fn(plan, config),
                              config.eval_every if plan.heldout else 0)
     trainer = GRPOTrainer(
-        model=plan.model_path, reward_funcs=[recorder], args=args, train_dataset=ds,
+        model=load_model(plan.model_path, dtype=_dtype()), reward_funcs=[recorder], args=args, train_dataset=ds,
         processing_class=plan.tokenizer, callbacks=[callback],
         peft_config=_lora_config(config) if config.lora else None,
     )
@@ -765,7 +760,7 @@ def _ppo_pad_token(tokenizer) -> bool:
 def _ppo_trainer(store, config, plan, recorder, stop, out_dir, resume_from: Path | None):
     import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+    from transformers import AutoModelForSequenceClassification
     from trl.experimental.ppo import PPOConfig, PPOTrainer
 
     tok = plan.tokenizer
@@ -773,11 +768,11 @@ def _ppo_trainer(store, config, plan, recorder, stop, out_dir, resume_from: Path
     tok.padding_side = "left"
     dtype = _dtype()
     policy_path = str(resume_from) if resume_from else plan.model_path
-    policy = AutoModelForCausalLM.from_pretrained(policy_path, dtype=dtype)
-    ref = AutoModelForCausalLM.from_pretrained(plan.model_path, dtype=dtype)
+    policy = load_model(policy_path, dtype=dtype)
+    ref = load_model(plan.model_path, dtype=dtype)
     value_path = resume_from / "value_model" if resume_from and (resume_from / "value_model").exists() \
         else plan.model_path
-    value = AutoModelForSequenceClassification.from_pretrained(str(value_path), num_labels=1, dtype=dtype)
+    value = load_model(str(value_path), AutoModelForSequenceClassification, num_labels=1, dtype=dtype)
     if grew:
         for m in (policy, ref, value):
             m.resize_token_embeddings(len(tok))
