@@ -44,6 +44,7 @@ def prepare_bundled_model(quiet: bool = False) -> Path:
     """Convert the bundled GGUF into a transformers folder once; later calls reuse it."""
     out = bundled_model_dir()
     if (out / "config.json").exists() and (out / "model.safetensors").exists():
+        _drop_stale_quantization(out / "config.json")
         return out
     gguf = _gguf_file()
     if not quiet:
@@ -56,7 +57,11 @@ def prepare_bundled_model(quiet: bool = False) -> Path:
     kw = {"gguf_file": gguf.name}
     tok = AutoTokenizer.from_pretrained(str(gguf.parent), **kw)
     gmodel = AutoModelForCausalLM.from_pretrained(str(gguf.parent), torch_dtype=torch.float32, **kw)
-    cfg = LlamaConfig.from_dict(gmodel.config.to_dict())
+    cfg_dict = gmodel.config.to_dict()
+    # The weights are saved dequantized: a leftover GGUF quantization_config would make
+    # transformers treat the folder as quantized and refuse to train it.
+    cfg_dict.pop("quantization_config", None)
+    cfg = LlamaConfig.from_dict(cfg_dict)
     model = LlamaForCausalLM(cfg)
     missing, unexpected = model.load_state_dict(gmodel.state_dict(), strict=False)
     missing = [m for m in missing if "lm_head" not in m]
@@ -74,6 +79,16 @@ def prepare_bundled_model(quiet: bool = False) -> Path:
     if not quiet:
         print(f"synthrl: bundled model ready at {out}", file=sys.stderr, flush=True)
     return out
+
+
+def _drop_stale_quantization(config_path: Path) -> None:
+    """Repair folders prepared by an earlier version that kept the GGUF quantization_config."""
+    import json
+
+    cfg = json.loads(config_path.read_text())
+    if "quantization_config" in cfg:
+        cfg.pop("quantization_config")
+        config_path.write_text(json.dumps(cfg, indent=2))
 
 
 def resolve_model(name_or_path: str | None) -> str:
