@@ -27,6 +27,7 @@ from pathlib import Path
 import gradio as gr
 
 from synthrl import paths
+from synthrl.records import Sample
 from synthrl.store import RunStore, StoreError, list_runs
 
 from . import jobs, views
@@ -77,6 +78,16 @@ def _need_store(run: str | None) -> RunStore:
     if st is None:
         raise gr.Error("No run is open: create one on the Task tab (Save task to run) or open one on the Runs tab.")
     return st
+
+
+def _need_sample(st: RunStore, run: str, sid, missing: str = "Select a sample first (click a row).") -> Sample:
+    """The sample the Review tab points at, or a gr.Error saying what to do."""
+    if not sid:
+        raise gr.Error(missing)
+    s = st.sample(int(sid))
+    if s is None:
+        raise gr.Error(f"Sample {int(sid)} does not exist in run {run}.")
+    return s
 
 
 def _forget_store(run: str) -> None:
@@ -833,21 +844,13 @@ def stop_stages(run):
 # -- review ------------------------------------------------------------------------------------------------------
 def show_sample(run, version, sid):
     st = _need_store(run)
-    if not sid:
-        raise gr.Error("Type a sample id or click a row in the table.")
-    s = st.sample(int(sid))
-    if s is None:
-        raise gr.Error(f"Sample {int(sid)} does not exist in run {run}.")
-    return int(sid), views.sample_detail(st, s.id, version or None), s.question, s.answer
+    s = _need_sample(st, run, sid, "Type a sample id or click a row in the table.")
+    return s.id, views.sample_detail(st, s.id, version or None), s.question, s.answer
 
 
 def save_edit(run, sid, question, answer):
     st = _need_store(run)
-    if not sid:
-        raise gr.Error("Select a sample first (click a row).")
-    s = st.sample(int(sid))
-    if s is None:
-        raise gr.Error(f"Sample {int(sid)} does not exist in run {run}.")
+    s = _need_sample(st, run, sid)
     if not (question or "").strip():
         raise gr.Error("The question must not be empty.")
     fields = {}
@@ -883,12 +886,9 @@ def remeasure(run, sid, rollouts=None, max_tokens=None):
 
 def set_status(run, sid, status):
     st = _need_store(run)
-    if not sid:
-        raise gr.Error("Select a sample first (click a row).")
-    if st.sample(int(sid)) is None:
-        raise gr.Error(f"Sample {int(sid)} does not exist in run {run}.")
-    st.update_sample(int(sid), author="ui", status=status)
-    return f"Sample {int(sid)} {status}."
+    s = _need_sample(st, run, sid)
+    st.update_sample(s.id, author="ui", status=status)
+    return f"Sample {s.id} {status}."
 
 
 def bulk_status(run, version, rnd, origin, status_f, lo, hi, unmeasured, flagged, text, status):

@@ -16,6 +16,8 @@ are picked up where they stopped.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -90,7 +92,7 @@ def adapt(store, task, teacher: ChatModel, student: ChatModel, config: AdaptConf
     rates = store.pass_rates(version)
     unmeasured = [s.id for s in parents if s.id not in rates or rates[s.id].greedy_correct is None]
     if unmeasured:
-        cfg = measure_config if measure_config.greedy else _with(measure_config, greedy=True)
+        cfg = measure_config if measure_config.greedy else dataclasses.replace(measure_config, greedy=True)
         measure(store, task, student, cfg, sample_ids=unmeasured, progress=progress, remeasure=False,
                 select_config=select_config)
         rates = store.pass_rates(version)
@@ -166,12 +168,6 @@ def adapt(store, task, teacher: ChatModel, student: ChatModel, config: AdaptConf
     say(f"adapt round {child_round}: done: {len(verified)} verified rewrites; "
         f"{share:.0%} of the pool is now in the learnable band")
     return report
-
-
-def _with(cfg, **changes):
-    import dataclasses
-
-    return dataclasses.replace(cfg, **changes)
 
 
 # -- query helpers for plots ------------------------------------------------------------------
