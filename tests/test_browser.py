@@ -257,6 +257,37 @@ def test_errors_say_what_to_do(page, showcase):
     page.get_by_text("save a selection on the Select tab first").first.wait_for()
 
 
+def test_model_text_fetches_nothing_and_links_nothing(page, showcase):
+    """A generated `![x](http://host/pixel.png)` must not make the reviewer's browser fetch anything."""
+    from synthrl.records import Attempt, Sample
+    from synthrl.store import RunStore
+
+    hostile = ("Zq7 ![x](http://127.0.0.1:9/pixel.png) <img src=http://127.0.0.1:9/raw.png> "
+               "[click](http://127.0.0.1:9/link) http://127.0.0.1:9/bare")
+    store = RunStore(showcase.runs / "empty" / "run.db", create=False)
+    sid = store.add_sample(Sample(None, hostile, hostile, "25", status="verified"))
+    store.add_sample(Sample(None, "Zq7 child " + hostile, "25", "25", parent_id=sid, origin="harder"))
+    store.add_attempts([Attempt(sid, "base", "greedy", hostile, "25", True)])
+    store.close()
+    outgoing = []
+    page.on("request", lambda r: outgoing.append(r.url) if ":9/" in r.url else None)
+    open_run(page, showcase, "empty")
+    tab(page, "Generate")
+    wait_text(page, "#gen-samples", "Zq7")
+    tab(page, "Review")
+    wait_text(page, "#review-table", "Zq7")
+    page.locator("#review-table [data-testid=cell-0-6]").click()
+    wait_text(page, "#sample-detail", f"Sample {sid}")
+    wait_text(page, "#sample-detail", "Student attempts")
+    detail = page.locator("#sample-detail")
+    # the model's characters are shown as written; nothing became an image or a link
+    assert "![x](http://127.0.0.1:9/pixel.png)" in detail.inner_text()
+    assert detail.locator("img").count() == 0 and detail.locator("a").count() == 0
+    assert page.locator("#review-table img, #gen-samples img").count() == 0
+    page.wait_for_timeout(1500)
+    assert outgoing == []
+
+
 # -- the main path, for real (slow) ----------------------------------------------------------------------
 @pytest.mark.slow
 def test_main_path_on_the_bundled_model(tmp_path, browser):

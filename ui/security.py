@@ -15,10 +15,14 @@ import ipaddress
 import os
 import re
 import shutil
+import tempfile
+import unicodedata
 from pathlib import Path
 
 ALLOWED_SUFFIXES = (".txt", ".md", ".markdown", ".pdf", ".html", ".htm", ".docx", ".jsonl", ".json", ".csv")
 MAX_NAME = 120
+# File systems limit a name to 255 bytes; names in other scripts take 2-4 bytes a character.
+MAX_NAME_BYTES = 200
 
 
 class SecurityError(ValueError):
@@ -59,25 +63,92 @@ def resolve_auth(host: str, auth: str | None, insecure: bool = False,
 
 
 def safe_filename(name: str) -> str:
-    """A file name with no path, no leading dots and only [A-Za-z0-9._-]; raises on nothing usable."""
-    base = re.split(r"[\\/]", name or "")[-1]
-    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).lstrip("._-")
+    """A file name with no path, no leading dots and only letters (any script), digits and ._-
+
+    Names in any script are kept (`отчет.pdf`, `報告.md`); a name with nothing usable left raises.
+    """
+    base = re.split(r"[\\/]", unicodedata.normalize("NFC", name or ""))[-1]
+    base = re.sub(r"[^\w.-]+", "_", base).lstrip("._-")
     stem, dot, suffix = base.rpartition(".")
     if dot:
-        stem, suffix = stem[: MAX_NAME - len(suffix) - 1], suffix[:16]
+        suffix = suffix[:16]
+        stem = _clip_bytes(stem[: MAX_NAME - len(suffix) - 1], MAX_NAME_BYTES - len(suffix.encode()) - 1)
         base = f"{stem}.{suffix}" if stem else ""
     else:
-        base = base[:MAX_NAME]
+        base = _clip_bytes(base[:MAX_NAME], MAX_NAME_BYTES)
     if not base or base in (".", ".."):
         raise SecurityError(f"cannot use file name {name!r}: give the file a normal name such as notes.txt")
     return base
 
 
-def save_upload(run_dir: Path, src: str | os.PathLike, original_name: str | None = None) -> Path:
+def _clip_bytes(text: str, limit: int) -> str:
+    while len(text.encode("utf-8")) > limit:
+        text = text[:-1]
+    return text
+
+
+def gradio_upload_dir() -> Path:
+    """Where Gradio puts the files a browser uploads (its cache); the only place uploads are copied from."""
+    try:
+        from gradio.utils import get_upload_folder
+    except ImportError:  # the library without the app: Gradio's own default
+        return Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio").resolve()
+    return Path(get_upload_folder()).resolve()
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+def check_received(src: str | os.PathLike, upload_dir: Path) -> Path:
+    """The real path of an uploaded file, or SecurityError when it is not a file Gradio received.
+
+    The path is resolved (symlinks followed) before the check, so a link planted in the upload folder
+    cannot point outside it.
+    """
+    real = Path(os.path.realpath(src))
+    root = Path(os.path.realpath(upload_dir))
+    if not _inside(real, root) or real == root:
+        raise SecurityError(f"{Path(str(src)).name}: refused: only files uploaded through the app can be added "
+                            "(this path was not received from a browser)")
+    if not real.is_file():
+        raise SecurityError(f"{Path(str(src)).name}: refused: not a regular file")
+    return real
+
+
+def allowed_dirs(extra: list[str | os.PathLike] = ()) -> list[Path]:
+    """Folders whose files the app may read when a user types a path (benchmarks)."""
+    from synthrl import paths
+
+    root = Path(__file__).resolve().parent.parent
+    dirs = [root / "assets", paths.runs_dir(), *extra]
+    dirs += [Path(d) for d in os.environ.get("SYNTHRL_ALLOWED_DIRS", "").split(os.pathsep) if d.strip()]
+    return [Path(os.path.realpath(Path(d).expanduser())) for d in dirs]
+
+
+def check_readable(path: str | os.PathLike, dirs: list[Path]) -> Path:
+    """`path` resolved, if it lies inside one of `dirs`; SecurityError naming the allowed folders otherwise."""
+    real = Path(os.path.realpath(Path(path).expanduser()))
+    if not any(_inside(real, d) for d in dirs):
+        raise SecurityError(
+            f"{path}: the app reads typed paths only inside {', '.join(map(str, dirs))}. Put the file there, "
+            "or start the app with SYNTHRL_ALLOWED_DIRS=/your/folder (the CLI reads any path you give it).")
+    return real
+
+
+def save_upload(run_dir: Path, src: str | os.PathLike, original_name: str | None = None,
+                upload_dir: Path | None = None) -> Path:
     """Copy an uploaded file into run_dir/uploads/ and return where it went.
 
+    With `upload_dir` (the app passes Gradio's upload folder), `src` must lie inside it.
     Same name and same content: reused. Same name, different content: a numbered copy.
     """
+    if upload_dir is not None:
+        src = check_received(src, upload_dir)
     name = safe_filename(original_name or Path(src).name)
     if Path(name).suffix.lower() not in ALLOWED_SUFFIXES:
         raise SecurityError(f"{name}: unsupported file type; upload one of {' '.join(ALLOWED_SUFFIXES)}")
