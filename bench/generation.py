@@ -27,6 +27,7 @@ from loopback_server import LoopbackServer  # noqa: E402
 
 from synthrl.backends import get_backend  # noqa: E402
 from synthrl.stages.generate import GenerateConfig, generate  # noqa: E402
+from synthrl.stages.verify import VerifyConfig  # noqa: E402
 from synthrl.store import RunStore  # noqa: E402
 from synthrl.task import AnswerSpec, RetrievalHints, TaskDefinition  # noqa: E402
 
@@ -48,9 +49,10 @@ def responder(req: dict) -> str:
 def run(n: int, concurrency: int, votes: int, url: str, runs: Path) -> float:
     store = RunStore(runs / f"c{concurrency}" / "run.db")
     teacher = get_backend("openai", model="loopback", base_url=url, max_concurrency=max(16, concurrency))
-    cfg = GenerateConfig(n=n, votes=votes, concurrency=concurrency, dedup_threshold=None, json_schema=True)
+    cfg = GenerateConfig(n=n, concurrency=concurrency, dedup_threshold=None, json_schema=True)
+    vcfg = VerifyConfig(votes=votes, concurrency=concurrency)
     t0 = time.perf_counter()
-    report = generate(store, TASK, teacher, cfg)
+    report = generate(store, TASK, teacher, cfg, verify_config=vcfg)
     dt = time.perf_counter() - t0
     assert report.total == n, report.summary()
     teacher.close()

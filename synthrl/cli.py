@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -16,7 +17,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 # Command modules, in the order their subcommands are listed in --help.
-COMMAND_MODULES = ("core", "data", "stages", "training", "app")
+COMMAND_MODULES = ("core", "data", "stages", "training", "app", "serve")
 
 
 class UserError(RuntimeError):
@@ -55,6 +56,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except (UserError, TaskError, StoreError, BackendError) as e:
         print(f"synthrl {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except sqlite3.DatabaseError as e:
+        # a run.db damaged past its header: one line, not a traceback
+        print(f"synthrl {args.command}: error: the run store cannot be read ({e}); if run.db is damaged, move it "
+              "away and start the run again", file=sys.stderr)
         return 1
     except BrokenPipeError:
         # `synthrl status RUN --json | head`: the reader went away; not an error of ours.

@@ -29,6 +29,7 @@ import importlib
 import os
 import types
 import typing
+import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -53,12 +54,14 @@ TOP_KEYS = ("profile", "benchmark") + tuple(SECTIONS)
 
 # The two profiles, as the values that differ from each section's defaults.
 # Keys a section's class does not have (a stage still being built) are skipped.
+# docs/method.md has the paper profile as a table (setting, paper value, synthrl default,
+# source); tests/test_paper_profile.py checks every row against what this builds.
 _PROFILE_VALUES: dict[str, dict[str, dict[str, Any] | None]] = {
     # the whole loop in a few minutes on 2 CPU cores with the bundled model
     "tiny": {
         "teacher": {"backend": "transformers", "model": "bundled"},
         "student": {"backend": "transformers", "model": "bundled"},
-        "generate": {"n": 6, "votes": 2, "temperature": 0.7, "max_tokens": 80, "concurrency": 2,
+        "generate": {"n": 6, "temperature": 0.7, "max_tokens": 80, "concurrency": 2,
                      "passage_chars": 500, "junk_retries": 1, "max_attempts": 18, "seed": 0},
         "verify": {"votes": 2, "temperature": 0.7, "max_tokens": 32, "concurrency": 2},
         "measure": {"rollouts": 4, "temperature": 0.7, "max_tokens": 24, "batch_size": 32},
@@ -67,19 +70,59 @@ _PROFILE_VALUES: dict[str, dict[str, dict[str, Any] | None]] = {
         "train": {"__profile__": "tiny"},
         "evaluate": {"limit": 20, "max_tokens": 24},
     },
-    # the paper's settings (Guo et al., 2025)
+    # the paper's settings (Guo et al., 2025); where its text and published code differ, the text
     "paper": {
         "teacher": {"backend": "transformers", "model": "bundled"},
         "student": {"backend": "transformers", "model": "bundled"},
-        "generate": {"n": 500, "votes": 16, "temperature": 0.7, "passage_chars": 2048},
-        "verify": {"votes": 16, "temperature": 0.7},
-        "measure": {"rollouts": 64, "temperature": 0.7},
+        "generate": {"n": 500, "temperature": 0.7, "max_tokens": 1024, "passage_chars": 2048,
+                     "retrieval_mode": "bm25"},
+        # votes see at least the generation's token budget: a cut-off solution is no answer
+        "verify": {"votes": 16, "temperature": 0.7, "max_tokens": 1024, "min_agreement": None},
+        # the published code's limits: 1500 tokens for pass-rate rollouts, 600 for evaluation
+        "measure": {"rollouts": 64, "temperature": 0.7, "max_tokens": 1500},
         "adapt": {"rounds": 1},
-        "select": {"rule": "paper", "m": 500},
+        "select": {"rule": "paper", "m": 500, "drop_unsolved": False},
+        # TrainConfig.profile("paper"): KL 0.01 as the paper's text, all M selected samples trained on
         "train": {"__profile__": "paper"},
-        "evaluate": {},
+        "evaluate": {"max_tokens": 600},
     },
 }
+
+# Settings that were removed, and the one that replaced each. A file (or a run's stored
+# config) that still names one loads with a warning saying so; its value moves to the
+# replacement unless that is set too.
+MOVED: dict[str, str] = {
+    "generate.votes": "verify.votes",
+    "generate.min_agreement": "verify.min_agreement",
+    "generate.review_below": "verify.review_below",
+}
+
+
+class ConfigWarning(UserWarning):
+    """A config names a setting that moved; the message says which setting replaced it."""
+
+
+def _move_settings(d: dict, source: str) -> dict:
+    """A copy of a run config mapping with moved settings carried to their replacements (see MOVED)."""
+    d = dict(d)
+    for old, new in MOVED.items():
+        old_sec, old_key = old.split(".")
+        new_sec, new_key = new.split(".")
+        if not isinstance(d.get(old_sec), dict) or old_key not in d[old_sec]:
+            continue
+        d[old_sec] = dict(d[old_sec])
+        value = d[old_sec].pop(old_key)
+        target = d.get(new_sec)
+        if target is None and new_sec not in d:
+            target = {}
+        if isinstance(target, dict) and new_key not in target:
+            d[new_sec] = {**target, new_key: value}
+            what = f"its value {value!r} is used for {new}"
+        else:
+            what = f"{new} is set too, so {old}={value!r} is ignored"
+        warnings.warn(f"{source}: {old} is no longer a setting: {new} replaced it; {what}. "
+                      f"Write {new} instead.", ConfigWarning, stacklevel=3)
+    return d
 
 
 class ConfigError(ValueError):
@@ -181,6 +224,10 @@ def build_section(name: str, data: Any, source: str = "<config>", base: Any = No
         start = {k: getattr(base, k) for k in fields}
     problems = []
     for key in sorted(set(data) - set(fields), key=str):
+        moved = MOVED.get(f"{name}.{key}")
+        if moved:
+            problems.append(f"{source}: {name}.{key}: no longer a setting; {moved} replaced it")
+            continue
         problems.append(f"{source}: {name}.{key}: unknown key (allowed: {', '.join(sorted(fields))})")
     values = {}
     for key, value in data.items():
@@ -285,6 +332,7 @@ class RunConfig:
             d = {}
         if not isinstance(d, dict):
             raise ConfigError(f"{source}: a run config must be a YAML mapping of sections, got {type(d).__name__}")
+        d = _move_settings(d, source)
         unknown = sorted(set(d) - set(TOP_KEYS), key=str)
         if unknown:
             raise ConfigError("\n".join(f"{source}: '{k}': unknown section (allowed: {', '.join(TOP_KEYS)})"
@@ -361,6 +409,8 @@ class RunConfig:
                 except yaml.YAMLError:
                     value = raw
                 patch.setdefault(section, {})[field] = value
+        # an override of a moved setting sets its replacement (this config's other values stay)
+        patch = _move_settings(patch, "override")
         d = self.to_dict()
         for section, values in patch.items():
             if section in ("benchmark", "profile"):

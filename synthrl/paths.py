@@ -31,18 +31,29 @@ def models_dir() -> Path:
     return home() / "models"
 
 
+NAME_RULE = "start with a letter or digit, then letters, digits, '_', '-' or '.', up to 100 characters"
+
+
 def valid_run_name(name: str) -> bool:
-    return bool(_NAME_RE.match(name)) and ".." not in name
+    """A plain name: no path separators, never '.' or '..' (so it cannot leave the runs folder)."""
+    return isinstance(name, str) and bool(_NAME_RE.match(name)) and ".." not in name
 
 
 def run_dir(run: str | os.PathLike) -> Path:
-    """Resolve a run given as a name (under runs_dir) or as a path to its folder."""
+    """The folder of a run: a plain name (a str) lives under runs_dir(); a folder is given as a Path.
+
+    A str that looks like a path ('../x', '/tmp/x', 'a/b') is refused: `synthrl` takes such a folder
+    only through an explicit --run-dir, so a task or run name can never place a run elsewhere.
+
+        run_dir("demo")               # runs_dir() / "demo"
+        run_dir(Path("/data/runs/x")) # that folder
+    """
+    if isinstance(run, os.PathLike):
+        return Path(run).expanduser().resolve()
     text = str(run)
-    p = Path(text).expanduser()
-    if os.sep in text or text.startswith(".") or p.is_absolute():
-        return p.resolve()
     if not valid_run_name(text):
-        raise ValueError(
-            f"invalid run name {text!r}: use letters, digits, '_', '-' or '.', up to 100 characters"
-        )
+        looks_like_path = "/" in text or os.sep in text or text.startswith((".", "~"))
+        hint = (" (to use a folder outside the runs folder, pass it with --run-dir PATH)" if looks_like_path
+                else "")
+        raise ValueError(f"invalid run name {text!r}: a run name must be a plain name: {NAME_RULE}{hint}")
     return runs_dir() / text

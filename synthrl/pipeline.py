@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .config import RunConfig, load_config
+from .locks import stage_lock
 
 STAGES = ("ingest", "generate", "measure", "adapt", "select", "train", "evaluate")
 Progress = Callable[[str], None]
@@ -154,13 +155,15 @@ def run_pipeline(run, task_path: str | os.PathLike | None = None, docs: Iterable
             store.log("pipeline", f"stage {stage} started", name=stage)
             t = time.time()
             say(f"[{stage}]")
-            _run_stage(stage, store, task, cfg, docs, models, say, report)
+            # the stage commands' lock: the same stage cannot run twice at once on this run
+            with stage_lock(store.dir, "eval" if stage == "evaluate" else stage):
+                _run_stage(stage, store, task, cfg, docs, models, say, report)
             done_stages += 1
             report.stages.append(stage)
             store.log("pipeline", f"stage {stage} finished in {time.time() - t:.1f}s", name=stage,
                       seconds=time.time() - t)
     except BaseException as e:
-        state = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+        state = "cancelled" if isinstance(e, KeyboardInterrupt) else "failed"
         store.set_progress("pipeline", done_stages, len(wanted), state, f"{type(e).__name__}: {e}"[:300])
         store.log("pipeline", f"pipeline {state}: {type(e).__name__}: {e}; run it again to resume",
                   level="error")
@@ -229,44 +232,102 @@ def _run_stage(stage: str, store, task, cfg: RunConfig, docs, models: _Models, s
         measure(store, task, models.student, cfg.measure, progress=say, select_config=cfg.select)
 
     elif stage == "adapt":
-        from .stages.adapt import adapt
-
         for r in range(cfg.adapt.rounds):
-            adapt(store, task, models.teacher, models.student, cfg.adapt, round=r, verify_config=cfg.verify,
-                  measure_config=cfg.measure, progress=say, select_config=cfg.select)
+            adapt_round(store, task, models.teacher, models.student, cfg.adapt, r, verify_config=cfg.verify,
+                        measure_config=cfg.measure, select_config=cfg.select, progress=say)
 
     elif stage == "select":
         from .stages.select import select_report
 
+        if cfg.benchmark:
+            # flag samples that repeat benchmark questions first, so the selection can leave them out
+            from .contamination import check_run
+
+            ev = cfg.evaluate
+            fields = {"question_field": ev.question_field, "answer_field": ev.answer_field} if ev is not None else {}
+            say(f"contamination: {check_run(store, Path(cfg.benchmark).expanduser(), **fields).summary()}")
         sel = select_report(store, cfg.select, progress=say, reuse=True)
         report.selection_id = sel.selection_id
 
     elif stage == "train":
         from .stages.train import checkpoints_dir, latest_checkpoint, train
 
-        final = checkpoints_dir(store) / "final"
-        if final.exists():
-            say(f"train: already trained ({final})")
+        # a model belongs to the selection it was trained on: a new selection trains a new model
+        sel = _current_selection(store, report)
+        trained = store.trained_model(sel) if sel is not None else None
+        if trained:
+            say(f"train: selection {sel} is already trained ({trained})")
             return
-        resume = latest_checkpoint(checkpoints_dir(store)) is not None
-        rep = train(store, cfg.train, resume=resume)
-        say(f"train: {rep.steps} steps" + (f", model at {rep.final_model}" if rep.final_model else ""))
+        resume = sel is not None and latest_checkpoint(checkpoints_dir(store, sel)) is not None
+        rep = train(store, cfg.train, resume=resume, selection_id=sel)
+        say(f"train: {rep.steps} steps on selection {rep.selection_id}"
+            + (f", model at {rep.final_model}" if rep.final_model else ""))
 
     elif stage == "evaluate":
         from .stages.evaluate import evaluate
-        from .stages.train import latest_model
 
         bench = str(Path(cfg.benchmark).expanduser().resolve())
-        done = {(e["model"], e["benchmark"]) for e in store.evaluations()}
-        targets = ["base"] + (["latest"] if latest_model(store) else [])
-        for target in targets:
-            label = "base" if target == "base" else latest_model(store)
-            if (label, bench) in done:
-                say(f"evaluate: {target} already evaluated on {Path(bench).name}")
+        # evaluations are keyed by (model, selection, benchmark)
+        done = {(e["model"], e.get("selection_id"), e["benchmark"]) for e in store.evaluations()}
+        sel = _current_selection(store, report)
+        trained = store.trained_model(sel) if sel is not None else None
+        targets = [("base", "base", None)] + ([(trained, f"selection {sel}'s model", sel)] if trained else [])
+        for target, name, sel_id in targets:
+            if (target, sel_id, bench) in done:
+                say(f"evaluate: {name} already evaluated on {Path(bench).name}")
                 continue
             eid = evaluate(store, task, target, bench, cfg.evaluate)
             ev = next(e for e in store.evaluations() if e["id"] == eid)
-            say(f"evaluate: {target}: accuracy {ev['n_correct']}/{ev['n']} = {ev['accuracy']:.3f}")
+            say(f"evaluate: {name}: accuracy {ev['n_correct']}/{ev['n']} = {ev['accuracy']:.3f}")
+
+
+def _current_selection(store, report: PipelineReport) -> int | None:
+    """The selection this pipeline run made (or kept), else the run's latest."""
+    if report.selection_id is not None:
+        return report.selection_id
+    latest = store.latest_selection()
+    return latest["id"] if latest else None
+
+
+def adapt_round(store, task, teacher, student, adapt_config, round: int, *, verify_config=None,
+                measure_config=None, select_config=None, progress: Progress | None = None):
+    """One adaptation round, composed: measure the greedy answers the parents lack, rewrite
+    (adapt), then measure the verified rewrites. Used by the pipeline and `synthrl adapt`.
+
+        rep = adapt_round(store, task, teacher, student, AdaptConfig(), 0, measure_config=MeasureConfig(rollouts=8))
+    """
+    import dataclasses
+
+    from .stages.adapt import adapt, learnable_share, missing_greedy
+    from .stages.measure import MeasureConfig, measure
+    from .stages.select import CANDIDATE_STATUSES
+
+    say = progress or (lambda msg: None)
+    mcfg = measure_config or MeasureConfig()
+    version = student.version or student.describe()
+    # 1. a parent's direction needs its greedy verdict: measure (or re-measure, greedy on) those without
+    missing = missing_greedy(store, version, round)
+    if missing:
+        say(f"adapt round {round + 1}: measuring the greedy answers of {len(missing)} samples first")
+        measure(store, task, student, dataclasses.replace(mcfg, greedy=True), sample_ids=missing,
+                progress=progress, remeasure=True, select_config=select_config)
+    # 2. rewrite and verify
+    rep = adapt(store, task, teacher, version, adapt_config, round=round, verify_config=verify_config,
+                progress=progress)
+    # 3. measure the verified rewrites not measured yet (a resumed round skips those already done)
+    rates = store.pass_rates(version)
+    todo = [s.id for s in store.samples(round=round + 1, status=CANDIDATE_STATUSES)
+            if s.parent_id is not None and s.id not in rates]
+    measured = 0
+    if todo:
+        measured = measure(store, task, student, mcfg, sample_ids=todo, progress=progress, remeasure=False,
+                           select_config=select_config).measured
+    share = learnable_share(store, model_version=version)
+    store.log("adapt", f"round {round + 1}: {measured} rewrites measured; {share:.0%} of the pool in the "
+              "learnable band", **{"adapt/measured": measured, "adapt/learnable_share": share,
+                                   "round": round + 1})
+    say(f"adapt round {round + 1}: {share:.0%} of the pool is now in the learnable band")
+    return dataclasses.replace(rep, measured=measured)
 
 
 def _student_version(models: _Models) -> str:

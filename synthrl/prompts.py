@@ -64,14 +64,21 @@ def _chat(user: str) -> list[dict]:
     return [{"role": "system", "content": TEACHER_SYSTEM}, {"role": "user", "content": user}]
 
 
-def keywords_messages(task: TaskDefinition) -> list[dict]:
-    """Ask for the task's domain in one keyword plus a few synonyms (for retrieval)."""
-    return _chat(
-        f"{_task_block(task)}\n\n"
+def keywords_messages(task: TaskDefinition, demos=()) -> list[dict]:
+    """Ask for the task's domain in one keyword plus a few synonyms (for retrieval).
+
+    The demos go in too, as the paper's keyword prompt has them: a task description alone
+    ("answer the question") often names no domain; its examples do.
+    """
+    parts = [_task_block(task)]
+    if demos:
+        parts.append(f"Examples of the task:\n\n{_demo_block(demos)}")
+    parts.append(
         "Name the domain of this task in ONE keyword, then list up to 5 synonyms or closely related "
         "search terms that would find useful background documents for it.\n"
         'Reply with JSON only: {"domain": "<one keyword>", "synonyms": ["<term>", ...]}'
     )
+    return _chat("\n\n".join(parts))
 
 
 def pattern_messages(task: TaskDefinition, demos) -> list[dict]:
@@ -97,7 +104,9 @@ def generation_messages(task: TaskDefinition, passage: str | None = None, patter
         parts.append("Background passage (base the new example on facts, names and numbers from it):\n"
                      f"<passage>\n{passage.strip()}\n</passage>")
     parts.append(
-        "Write ONE new, self-contained example of this task. The input must follow the input format and "
+        "Write ONE new, self-contained example of this task. It must be distinct from the examples above "
+        "(a different question, not a paraphrase) and of the same or higher difficulty. "
+        "The input must follow the input format and "
         "must be answerable on its own (do not refer to 'the passage'). The output must solve it and "
         "follow the output format exactly, ending with the final answer in that format.\n"
         'Reply with JSON only: {"input": "<the new input>", "output": "<its output>"}'

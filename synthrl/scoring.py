@@ -9,12 +9,13 @@ functions, so measured difficulty and the training signal cannot drift apart.
     is_correct("The answer is \\boxed{\\frac12}", "0.5", math_task)  # True
     reward = make_reward(task); reward(["#### 64"], answer=["64"])  # [1.0]
 
-Two extraction modes:
-- strict: only the task's declared output format counts (a reply that puts the
-  answer anywhere else earns nothing);
-- flexible (the default): the declared format first, then other common places
-  (a \\boxed{}, "the answer is X", "Answer: X", the whole reply when it is a bare
-  answer, finally the last number / choice letter / label word).
+One reading, chosen once per task (`answer.reading`, stored with the task in the run):
+- flexible (the default): the declared `answer.pattern` / `answer.format` first, then the
+  other common ways real models state an answer: a \\boxed{}, `####`, `<answer>` tags,
+  "The answer is (X)", "Answer: X", a bold answer in a concluding sentence, a bare answer.
+- strict: only the declared pattern / format counts (the paper's reward).
+A reply that states no answer earns nothing: there is no blind scan of prose for the last
+number, letter or label (a reasoning chain cut short must not be credited).
 
 Nothing here ever evaluates model output as code; inputs of any size or shape
 are handled (the tail of a huge reply is what is read).
@@ -28,7 +29,7 @@ import threading
 from fractions import Fraction
 from typing import Any, Callable
 
-from .task import TaskDefinition
+from .task import READINGS, TaskDefinition
 
 # Only the last part of a huge reply is read: answers stand at the end, and this
 # keeps every regex linear and cheap on garbage input.
@@ -39,7 +40,7 @@ NUMBER_TOLERANCE = 1e-3
 _MATH_VERIFY_MAX = 300
 
 __all__ = [
-    "extract", "answers_equal", "is_correct", "make_reward", "completion_text", "reference_answer",
+    "extract", "reading_of", "pattern_problems", "READINGS", "answers_equal", "is_correct", "make_reward", "completion_text", "reference_answer",
     "normalize_number", "normalize_choice", "normalize_label", "normalize_math", "normalize_answer",
 ]
 
@@ -75,14 +76,6 @@ def completion_text(completion: Any) -> str | None:
 # Locating an answer in a reply
 # --------------------------------------------------------------------------------------
 _BOXED_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
-# "the answer is X", "final answer: X", "answer = X" (the last one in the reply wins).
-_ANSWER_IS_RE = re.compile(
-    r"\b(?:final\s+answer|correct\s+answer|the\s+answer|answer)\s*(?:is|was|would\s+be|will\s+be|:|=)\s*:?\s*"
-    r"([^\n]{1,200})",
-    re.IGNORECASE,
-)
-_ANSWER_COLON_RE = re.compile(r"^\s*\**\s*answer\s*\**\s*:\s*\**\s*([^\n]{1,200})", re.IGNORECASE | re.MULTILINE)
-
 
 def _last_boxed(text: str) -> str | None:
     """Content of the last \\boxed{...} (nested braces allowed); None when there is none."""
@@ -269,12 +262,14 @@ def normalize_choice(text: str | None, task: TaskDefinition) -> str | None:
         return None
     s = _strip_latex_wrappers(text).strip().strip("*_`'\"").strip()
     s = re.sub(r"^\\text\{([^{}]*)\}", r"\1", s)
+    if "\n" in s:
+        return None  # a reasoning chain that opens with "A. ..." is not an answer naming option A
     m = _CHOICE_RE.match(s)
     if not m:
         return None
     opened, letter, closed, after = m.groups()
-    if after and after.isalnum():
-        return None
+    if after and (after.isalnum() or after in "([{_^'"):
+        return None  # "B(50, 0.01)", "H(Y_n)", "A's": a symbol or word, not an option
     if after and after.isspace() and not (opened or closed) and m.end() < len(s):
         return None
     letter = letter.upper()
@@ -339,10 +334,142 @@ def normalize_answer(text: str | None, task: TaskDefinition) -> str | None:
 
 
 # --------------------------------------------------------------------------------------
+# Declared answer patterns (a task's own regex, as lm-evaluation-harness allows)
+# --------------------------------------------------------------------------------------
+try:  # the `regex` module (a dependency of transformers) can stop a match after a timeout
+    import regex as _pattern_re
+except ImportError:  # pragma: no cover - then bounded input is the only guard
+    _pattern_re = None
+
+PATTERN_MAX_LENGTH = 200      # characters in a declared pattern
+PATTERN_MAX_INPUT = 4_000     # a declared pattern only reads the last this-many characters of a reply
+PATTERN_TIMEOUT_S = 0.05      # one reply's pattern matching stops after this long (no answer then)
+_log = logging.getLogger(__name__)
+
+
+def _sre_parse(pattern: str):
+    try:
+        from re import _parser as parser  # Python >= 3.11
+    except ImportError:  # pragma: no cover
+        import sre_parse as parser  # type: ignore[no-redef]
+    return parser, parser.parse(pattern)
+
+
+def _nested_repeat(items, parser, inside_repeat: bool = False) -> bool:
+    """Whether a parsed pattern repeats something that itself repeats: `(a+)+`, `(\\w*\\s?)*`."""
+    c = parser._constants if hasattr(parser, "_constants") else parser
+    repeats = {c.MAX_REPEAT, c.MIN_REPEAT} | ({c.POSSESSIVE_REPEAT} if hasattr(c, "POSSESSIVE_REPEAT") else set())
+    for op, av in items:
+        if op in repeats:
+            _lo, hi, sub = av
+            unbounded_or_many = hi is c.MAXREPEAT or hi > 1
+            if unbounded_or_many and inside_repeat:
+                return True
+            if _nested_repeat(sub, parser, inside_repeat or unbounded_or_many):
+                return True
+        elif op == c.SUBPATTERN:
+            if _nested_repeat(av[-1], parser, inside_repeat):
+                return True
+        elif op == c.BRANCH:
+            if any(_nested_repeat(branch, parser, inside_repeat) for branch in av[1]):
+                return True
+        elif op in (c.ASSERT, c.ASSERT_NOT):
+            if _nested_repeat(av[1], parser, inside_repeat):
+                return True
+        elif op == c.GROUPREF or (hasattr(c, "GROUPREF_EXISTS") and op == c.GROUPREF_EXISTS):
+            return True  # backreferences make matching time unbounded; refuse them too
+    return False
+
+
+def pattern_problems(pattern: Any) -> list[str]:
+    """Why a declared answer pattern is unsafe or unusable ([] when it is fine).
+
+    A pattern must be a string of at most PATTERN_MAX_LENGTH characters that compiles, has a
+    capture group (the answer: the group named `answer`, else group 1), and repeats nothing
+    that itself repeats (nested quantifiers such as `(a+)+` backtrack exponentially), and
+    uses no backreferences.
+    """
+    if not isinstance(pattern, str) or not pattern.strip():
+        return [f"must be a non-empty string (a regular expression), got {type(pattern).__name__}"]
+    if len(pattern) > PATTERN_MAX_LENGTH:
+        return [f"is {len(pattern)} characters long; at most {PATTERN_MAX_LENGTH} are allowed"]
+    try:
+        compiled = re.compile(pattern)
+    except re.error as e:
+        return [f"is not a valid regular expression: {e}"]
+    problems = []
+    if compiled.groups < 1:
+        problems.append("has no capture group: put the answer in ( ) or (?P<answer> )")
+    try:
+        parser, parsed = _sre_parse(pattern)
+        if _nested_repeat(list(parsed), parser):
+            problems.append("repeats a part that itself repeats (nested quantifiers such as (a+)+) "
+                            "or uses a backreference: matching time could explode")
+    except Exception as e:  # noqa: BLE001 - a parser we cannot walk means we cannot vouch for it
+        problems.append(f"could not be checked for safety: {e}")
+    return problems
+
+
+@functools.lru_cache(maxsize=256)
+def _compile_pattern(pattern: str):
+    flags = re.IGNORECASE | re.MULTILINE
+    if _pattern_re is not None:
+        return _pattern_re.compile(pattern, flags)
+    return re.compile(pattern, flags)
+
+
+def _pattern_answer(text: str, pattern: str) -> str | None:
+    """The capture of the LAST match of a declared pattern in the reply's tail; None on no match or timeout."""
+    compiled = _compile_pattern(pattern)
+    tail = text[-PATTERN_MAX_INPUT:]
+    last = None
+    try:
+        if _pattern_re is not None:
+            for m in compiled.finditer(tail, timeout=PATTERN_TIMEOUT_S):
+                last = m
+        else:  # pragma: no cover
+            for m in compiled.finditer(tail):
+                last = m
+    except TimeoutError:
+        _log.warning("answer pattern %r took over %ss on a reply; read as no answer", pattern, PATTERN_TIMEOUT_S)
+        return None
+    if last is None:
+        return None
+    if "answer" in compiled.groupindex:
+        return last.group("answer")
+    return last.group(1)
+
+
+# --------------------------------------------------------------------------------------
 # extract
 # --------------------------------------------------------------------------------------
 _ALPHA_WORD_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{4,}")
 _TWO_WORDS_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}\s+[a-zA-Z]{2,}")
+# A reply this short may be a bare answer ("B", "(c)", "64 apples", "12 apples, not 13").
+_BARE_MAX = 120
+# "the answer is", "final answer:", "answer =" (the text after the LAST one is read).
+_ANSWER_KEY_RE = re.compile(
+    r"\b(?:final\s+answer|correct\s+answer|correct\s+option|right\s+answer|the\s+answer|answer)\b\**"
+    r"\s*(?:is|was|would\s+be|will\s+be|should\s+be|:|=)(?![A-Za-z])\s*:?",
+    re.IGNORECASE,
+)
+# A concluding sentence that puts its answer in bold: "Thus, Ingrid was **165 minutes late**."
+_CONCLUSION_RE = re.compile(
+    r"^\W*(?:thus|therefore|so|hence|in\s+conclusion|in\s+total|in\s+summary|finally|overall|altogether)\b",
+    re.IGNORECASE,
+)
+_BOLD_RE = re.compile(r"\*\*([^*\n]{1,80})\*\*")
+# "12 apples, not 13": what follows a negation is the answer the reply rejects.
+_NEGATION_RE = re.compile(r",?\s+(?:not|rather\s+than|instead\s+of|but\s+not)\b", re.IGNORECASE)
+# "12 apples" / "$12.50 per hour" / "-3" at the start of a short answer, then the end or a clause break.
+_LEADING_NUMBER_RE = re.compile(
+    r"^\W{0,3}?(?P<sign>[-−])?[" + _CURRENCY + r"]?(?P<num>" + _NUM_CORE + r")"
+    r"(?:\s?/\s?(?P<den>\d+(?:\.\d+)?))?(?:\s*(?:%|[A-Za-z°µ][A-Za-z°µ./'-]*)){0,3}\W{0,3}?(?:$|[,;.!]\s)"
+)
+
+
+# A whole reply that is one worked equation: "12 + 30 = 42", "$3 x 5 = $15".
+_EQUATION_RE = re.compile(r"^[\d\s.,+\-−*/×÷x()$€£%]+=[^=\n]{1,40}$")
 
 
 def _bare_math(text: str) -> str | None:
@@ -356,36 +483,50 @@ def _bare_math(text: str) -> str | None:
     return normalize_math(s)
 
 
-def _scan(text: str, task: TaskDefinition) -> str | None:
-    """Last resort: the last number / standalone choice letter / label word in the reply."""
-    t = task.answer.type
-    if t in ("number", "math"):
-        return _last_number(text)
-    if t == "choice":
-        letters = "".join(_choices(task))
-        last = None
-        for m in re.finditer(r"(?<![A-Za-z0-9'])([" + re.escape(letters) + r"])(?![A-Za-z0-9'])", text):
-            last = m
-        return last.group(1) if last else None
-    if t in ("label", "yes_no"):
-        labels = sorted(_labels(task), key=len, reverse=True)
-        if not labels:
-            return None
-        pattern = r"(?<![A-Za-z])(" + "|".join(re.escape(x) for x in labels) + r")(?![A-Za-z])"
-        last = None
-        for m in re.finditer(pattern, text, re.IGNORECASE):
-            last = m
-        return normalize_label(last.group(1), task) if last else None
-    return None
+def _leading_number(text: str) -> str | None:
+    """The number a short answer starts with, when only units and a clause break follow it."""
+    s = text.strip()
+    if re.match(r"^\d+[.)]\s+\S", s):
+        return None  # "1. First, ..." is a list item, not the answer 1
+    m = _LEADING_NUMBER_RE.match(s + " ")
+    if not m:
+        return None
+    v = _to_fraction(m.group("num"), m.group("den"), m.group("sign"))
+    return None if v is None else _canonical(v)
+
+
+def _bare_answer(text: str, task: TaskDefinition) -> str | None:
+    """The whole reply read as a bare answer ('B', '(c)', '64 apples', '12 apples, not 13'); None if it is prose."""
+    s = text.strip()
+    if not s or len(s) > _BARE_MAX or "\n" in s:
+        return None
+    if task.answer.type == "math":
+        return _bare_math(s)
+    value = normalize_answer(s, task)
+    if value is None and task.answer.type == "number":
+        value = _leading_number(s)
+        if value is None and _EQUATION_RE.match(s):
+            value = normalize_number(s.rsplit("=", 1)[1])  # "12 + 30 = 42": the result it states
+    return value
+
+
+def _phrase_number(raw: str) -> str | None:
+    clause = re.split(r"[\n;]|(?<!\d)\.(?!\d)", raw, maxsplit=1)[0]
+    clause = _NEGATION_RE.split(clause, maxsplit=1)[0]
+    if "=" in clause:
+        clause = clause.rsplit("=", 1)[1]
+    return _last_number(clause) if clause.strip() else None
 
 
 def _from_phrase(raw: str, task: TaskDefinition) -> str | None:
-    """Read an answer out of the text after 'the answer is' (may trail with prose)."""
+    """Read the answer out of the text that follows 'the answer is' (it may trail with prose)."""
     raw = raw.strip()
-    v = normalize_answer(raw, task)
-    if v is not None and task.answer.type not in ("math", "text"):
-        return v
+    if not raw:
+        return None
     t = task.answer.type
+    v = normalize_answer(raw, task)
+    if v is not None and t not in ("math", "text"):
+        return v
     if t == "math":
         boxed = _last_boxed(raw)
         if boxed is not None:
@@ -396,48 +537,81 @@ def _from_phrase(raw: str, task: TaskDefinition) -> str | None:
         return normalize_math(re.split(r"\.(?:\s|$)|;|\s(?:since|because|so|as)\s", raw, maxsplit=1)[0])
     if t == "text":
         return _normalize_text(raw)
+    if t == "number":
+        return _phrase_number(raw)
     first_clause = re.split(r"[\n;]|(?<!\d)\.(?!\d)", raw, maxsplit=1)[0]
     if t == "choice":
-        # "C because ..." / "option (b)": the letter the phrase starts with.
-        m = re.match(r"^\**\s*(?:option|choice)?\s*[\[(]?\s*([A-Z])(?![A-Za-z0-9])", raw, re.IGNORECASE)
+        # "C because ...", "(B). Paris", "**D**", "option (b)": the letter the phrase starts with.
+        m = re.match(r"^[*_`\s]*(?:option|choice)?\s*[\[(]?\s*([A-Za-z])(?![A-Za-z0-9(])", raw, re.IGNORECASE)
         if m and (m.group(1).isupper() or re.match(r"^\W*[a-z]\W*$", first_clause)):
             letter = m.group(1).upper()
             if letter in _choices(task):
                 return letter
-    if t == "number":
-        return _last_number(first_clause) if first_clause else None
-    return _scan(first_clause, task) if first_clause else None
-
-
-def extract(completion: Any, task: TaskDefinition, strict: bool = False) -> str | None:
-    """The answer a reply gives, normalised for the task's answer type; None when there is none.
-
-    strict=True reads only the declared output format (e.g. only text after the last `####`);
-    the default also tries other common places (see the module docstring).
-    """
-    text = completion_text(completion)
-    if not text or not text.strip():
         return None
-    text = text[-MAX_CHARS:]
+    # label / yes_no: the label the phrase starts with
+    return normalize_label(first_clause, task)
+
+
+def _phrase_answer(text: str, task: TaskDefinition) -> str | None:
+    """The answer after the last 'the answer is' / 'Answer:' in the reply (the next line when the rest of its line is empty)."""
+    last = None
+    for m in _ANSWER_KEY_RE.finditer(text):
+        last = m
+    if last is None:
+        return None
+    rest = text[last.end():last.end() + 400]
+    lines = [ln for ln in rest.split("\n")[:4]]
+    first = next((ln for ln in lines if ln.strip()), "")
+    return _from_phrase(first, task)
+
+
+def _bold_conclusion(text: str, task: TaskDefinition) -> str | None:
+    """The bold answer in a concluding last paragraph ('Thus, Tim and Donna met in the year **2000**.')."""
+    if task.answer.type not in ("number", "choice", "label", "yes_no"):
+        return None
+    paragraph = text.strip().rsplit("\n\n", 1)[-1].strip()
+    if not _CONCLUSION_RE.match(paragraph) or len(paragraph) > 400:
+        return None
+    found = [normalize_answer(m.group(1), task) for m in _BOLD_RE.finditer(paragraph)]
+    found = [v for v in found if v is not None]
+    return found[-1] if found else None
+
+
+def _declared(text: str, task: TaskDefinition, lenient: bool) -> str | None:
+    """The answer at the place the task declares: its own pattern, then its format."""
+    pattern = getattr(task.answer, "pattern", None)
+    if pattern:
+        raw = _pattern_answer(text, pattern)
+        if raw is not None:
+            value = normalize_answer(raw, task) or (_from_phrase(raw, task) if lenient else None)
+            if value is not None:
+                return value
+    fmt, t = task.answer.format, task.answer.type
+    if fmt == "plain":
+        # The whole reply is the answer; a reasoning chain, or a reply that states its answer
+        # ("A. is wrong ... The answer is (F)."), is not a bare answer.
+        if not lenient:
+            return normalize_answer(text.strip() or None, task)
+        return None if _ANSWER_KEY_RE.search(text) else _bare_answer(text, task)
+    located = _locate(text, fmt, flexible=lenient)
+    if located is None:
+        return None
+    if fmt == "####" and t == "number":
+        # As GSM8K reads it: the number right after the last ####.
+        value = normalize_number(located)
+        if value is None:
+            value = _leading_number(located) if lenient else _last_number(re.split(r"\s", located, maxsplit=1)[0])
+        return value
+    value = normalize_answer(located, task)
+    if value is None and lenient:
+        # "<answer>The answer is B</answer>": a statement inside the declared place.
+        value = _phrase_answer(located, task) or _from_phrase(located, task)
+    return value
+
+
+def _stated(text: str, task: TaskDefinition) -> str | None:
+    """An answer the reply states in another common way; never a blind scan of its prose."""
     fmt = task.answer.format
-    t = task.answer.type
-
-    located = _locate(text, fmt, flexible=not strict)
-    if located is not None:
-        if fmt == "####" and t == "number":
-            # As GSM8K reads it: the first number after the last ####.
-            value = normalize_number(located) or (_last_number(re.split(r"\s", located, maxsplit=1)[0])
-                                                  if strict else _from_phrase(located, task))
-        else:
-            value = normalize_answer(located, task)
-            if value is None and not strict and fmt != "plain":
-                value = _from_phrase(located, task) or _scan(located, task)
-        if value is not None or strict:
-            return value
-    elif strict:
-        return None
-
-    # Flexible fallbacks, most explicit first.
     for other in ("boxed", "####", "tags"):
         if other != fmt:
             found = _locate(text, other, flexible=True)
@@ -445,23 +619,37 @@ def extract(completion: Any, task: TaskDefinition, strict: bool = False) -> str 
                 value = normalize_answer(found, task) or _from_phrase(found, task)
                 if value is not None:
                     return value
-    for regex in (_ANSWER_IS_RE, _ANSWER_COLON_RE):
-        last = None
-        for m in regex.finditer(text):
-            last = m
-        if last is not None:
-            value = _from_phrase(last.group(1), task)
-            if value is not None:
-                return value
-    if fmt != "plain":
-        bare = _bare_math(text) if t == "math" else normalize_answer(text.strip(), task) if len(text) < 300 else None
-        if bare is not None:
-            return bare
-    elif t == "math":
-        bare = _bare_math(text)
-        if bare is not None:
-            return bare
-    return _scan(text, task)
+    value = _phrase_answer(text, task)
+    if value is not None:
+        return value
+    value = _bold_conclusion(text, task)
+    if value is not None:
+        return value
+    return _bare_answer(text, task) if fmt != "plain" else None
+
+
+def reading_of(task: TaskDefinition) -> str:
+    """The task's answer reading, 'flexible' or 'strict' (the one setting every stage uses)."""
+    return getattr(task.answer, "reading", "flexible") or "flexible"
+
+
+def extract(completion: Any, task: TaskDefinition, strict: bool | None = None) -> str | None:
+    """The answer a reply states, normalised for the task's answer type; None when it states none.
+
+    The reading is the task's `answer.reading` ("flexible" by default; "strict" reads only the
+    declared pattern/format, the paper's reward). `strict` overrides it for one call (tests,
+    reading references); the stages never pass it, so they all read alike.
+    """
+    if strict is None:
+        strict = reading_of(task) == "strict"
+    text = completion_text(completion)
+    if not text or not text.strip():
+        return None
+    text = text[-MAX_CHARS:]
+    value = _declared(text, task, lenient=not strict)
+    if value is not None or strict:
+        return value
+    return _stated(text, task)
 
 
 # --------------------------------------------------------------------------------------
@@ -553,14 +741,17 @@ def reference_answer(reference: str | None, task: TaskDefinition) -> str | None:
     bare = _bare_math(ref) if task.answer.type == "math" else normalize_answer(ref.strip(), task)
     if bare is not None:
         return bare
-    found = extract(ref, task)
+    found = extract(ref, task, strict=False)
     if found is not None:
         return found
     return ref.strip()
 
 
-def is_correct(completion: Any, reference: str | None, task: TaskDefinition, strict: bool = False) -> bool:
-    """Whether a reply's answer equals the reference's. The reference may be bare or a full solution."""
+def is_correct(completion: Any, reference: str | None, task: TaskDefinition, strict: bool | None = None) -> bool:
+    """Whether a reply's answer equals the reference's. The reference may be bare or a full solution.
+
+    The reply is read in the task's `answer.reading` unless `strict` overrides it.
+    """
     pred = extract(completion, task, strict=strict)
     if pred is None:
         return False
@@ -570,8 +761,12 @@ def is_correct(completion: Any, reference: str | None, task: TaskDefinition, str
 # --------------------------------------------------------------------------------------
 # The RL reward
 # --------------------------------------------------------------------------------------
-def make_reward(task: TaskDefinition, strict: bool = False, format_reward: float = 0.0) -> Callable[..., list[float]]:
+def make_reward(task: TaskDefinition, strict: bool | None = None,
+                format_reward: float = 0.0) -> Callable[..., list[float]]:
     """A TRL reward function `(completions, answer, **kw) -> list[float]`: 1.0 correct, else 0.0.
+
+    Replies are read in the task's `answer.reading` (so the reward agrees with the pass rates
+    and the evaluation); `strict` overrides it only for callers outside the pipeline.
 
     Only the completion is scored, never the prompt (TRL passes `prompts` too; it is ignored),
     so a prompt that happens to contain the answer earns nothing. `format_reward` (default 0)
@@ -599,6 +794,8 @@ def make_reward(task: TaskDefinition, strict: bool = False, format_reward: float
                 scores.append(0.0)
         return scores
 
+    if strict is None:
+        strict = reading_of(task) == "strict"
     correct.__name__ = "correct_strict" if strict else "correct"
     correct.__qualname__ = correct.__name__
     return correct

@@ -5,7 +5,7 @@ Every write is its own short transaction, so a process killed mid-write loses at
 most the item in flight, and a second writer waits (busy timeout) instead of
 corrupting anything.
 
-    store = RunStore.open("demo")            # or a path to a run folder
+    store = RunStore.open("demo")            # or RunStore.open(Path("/data/run-folder"))
     sid = store.add_sample(Sample(None, "What is 2+3?", "5", "5"))
     store.log("generate", "wrote 1 sample")
 """
@@ -85,6 +85,12 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 
+# A sample edited since it was measured carries this flag until it has a pass rate again.
+NEEDS_REMEASURE = "needs_remeasure"
+# Editing these invalidates a sample's attempts and pass rates.
+CONTENT_FIELDS = frozenset({"question", "answer", "reference"})
+
+
 class StoreError(RuntimeError):
     """A run store problem with a message meant for the user."""
 
@@ -115,14 +121,23 @@ class RunStore:
             raise StoreError(f"cannot open run store {self.path}: {e}") from e
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA busy_timeout=30000")
-        self._conn.executescript(_SCHEMA)
-        found = self.meta("schema_version")
+        try:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA busy_timeout=30000")
+            self._conn.executescript(_SCHEMA)
+            found = self.meta("schema_version")
+        except sqlite3.DatabaseError as e:
+            # "file is not a database", "database disk image is malformed", a read-only or locked file
+            self._conn.close()
+            raise StoreError(f"cannot read the run store {self.path}: {e}. If the file is damaged, move it away "
+                             "(keep it for recovery) and start the run again; other runs are not affected") from None
         if found is None:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
             self.set_meta("created_at", str(time.time()))
+        elif not str(found).isdigit():
+            self._conn.close()
+            raise StoreError(f"{self.path} has an unreadable schema version {found!r}; it is not a synthrl run store")
         elif int(found) > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} was written by a newer synthrl (schema {found} > {SCHEMA_VERSION}); upgrade synthrl"
@@ -131,7 +146,10 @@ class RunStore:
     # -- opening ---------------------------------------------------------
     @classmethod
     def open(cls, run: str | os.PathLike, create: bool = True) -> "RunStore":
-        """Open a run by name (under the runs folder) or by folder path."""
+        """Open a run by name (a str, under the runs folder) or by folder (a Path); see paths.run_dir.
+
+        A name that is not a plain name ('..', '../x') raises ValueError.
+        """
         d = paths.run_dir(run)
         return cls(d / "run.db", create=create)
 
@@ -333,6 +351,48 @@ class RunStore:
     def revisions(self, sample_id: int) -> list[dict]:
         return [dict(r) for r in self.query("SELECT * FROM revisions WHERE sample_id=? ORDER BY id", (sample_id,))]
 
+    def edit_sample(self, sample_id: int, author: str, **fields: Any) -> dict:
+        """An expert's edit, in one transaction: changed fields become revisions, and a changed
+        question, answer or reference drops the sample's attempts and pass rates for EVERY
+        student version (they were measured on other text) and marks it "needs re-measure".
+
+        Returns {"changed": [field, ...], "invalidated": number of pass rates dropped}.
+        Use `synthrl.review.edit_sample`, which also re-reads the reference from the answer.
+        """
+        allowed = {"question", "answer", "reference", "status"}
+        bad = set(fields) - allowed
+        if bad:
+            raise ValueError(f"cannot edit sample fields {sorted(bad)} (editable: {', '.join(sorted(allowed))})")
+        now = time.time()
+        with self.tx() as c:
+            old = c.execute("SELECT * FROM samples WHERE id=?", (sample_id,)).fetchone()
+            if old is None:
+                raise StoreError(f"sample {sample_id} does not exist in run {self.name}")
+            changed = {k: v for k, v in fields.items() if v != old[k]}
+            if not changed:
+                return {"changed": [], "invalidated": 0}
+            c.executemany("INSERT INTO revisions(sample_id, field, old, new, author, at) VALUES (?,?,?,?,?,?)",
+                          [(sample_id, k, old[k], v, author, now) for k, v in changed.items()])
+            flags = [f for f in (old["flags"] or "").split(",") if f]
+            invalidated = 0
+            if set(changed) & CONTENT_FIELDS:
+                invalidated = c.execute("SELECT count(*) FROM pass_rates WHERE sample_id=?",
+                                        (sample_id,)).fetchone()[0]
+                attempts = c.execute("SELECT count(*) FROM attempts WHERE sample_id=?", (sample_id,)).fetchone()[0]
+                c.execute("DELETE FROM attempts WHERE sample_id=?", (sample_id,))
+                c.execute("DELETE FROM pass_rates WHERE sample_id=?", (sample_id,))
+                flags = list(dict.fromkeys(flags + ["edited"]
+                                           + ([NEEDS_REMEASURE] if invalidated or attempts else [])))
+            changed["flags"] = ",".join(flags)
+            sets = ", ".join(f"{k}=?" for k in changed) + ", updated_at=?"
+            c.execute(f"UPDATE samples SET {sets} WHERE id=?", (*changed.values(), now, sample_id))
+        return {"changed": sorted(k for k in changed if k != "flags"), "invalidated": invalidated}
+
+    def stale_sample_ids(self) -> list[int]:
+        """Samples edited since they were measured: their old pass rates are gone, new ones are due."""
+        return [r[0] for r in self.query("SELECT id, flags FROM samples ORDER BY id")
+                if NEEDS_REMEASURE in (r[1] or "").split(",")]
+
     def count_samples(self, **kw: Any) -> int:
         return len(self.samples(**kw))
 
@@ -370,12 +430,19 @@ class RunStore:
                 for r in self.query(sql + " ORDER BY id", params)]
 
     def set_pass_rate(self, pr: PassRate) -> None:
-        self.execute(
-            "INSERT OR REPLACE INTO pass_rates(sample_id, model_version, n, n_correct, greedy_correct, at)"
-            " VALUES (?,?,?,?,?,?)",
-            (pr.sample_id, pr.model_version, pr.n, pr.n_correct,
-             None if pr.greedy_correct is None else int(pr.greedy_correct), time.time()),
-        )
+        """Store a pass rate; a fresh one also clears the sample's "needs re-measure" mark."""
+        now = time.time()
+        with self.tx() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO pass_rates(sample_id, model_version, n, n_correct, greedy_correct, at)"
+                " VALUES (?,?,?,?,?,?)",
+                (pr.sample_id, pr.model_version, pr.n, pr.n_correct,
+                 None if pr.greedy_correct is None else int(pr.greedy_correct), now),
+            )
+            row = c.execute("SELECT flags FROM samples WHERE id=?", (pr.sample_id,)).fetchone()
+            if row is not None and NEEDS_REMEASURE in (row[0] or "").split(","):
+                kept = ",".join(f for f in row[0].split(",") if f and f != NEEDS_REMEASURE)
+                c.execute("UPDATE samples SET flags=?, updated_at=? WHERE id=?", (kept, now, pr.sample_id))
 
     def pass_rates(self, model_version: str | None = None) -> dict[int, PassRate]:
         sql = "SELECT * FROM pass_rates" + (" WHERE model_version=?" if model_version else "")
@@ -385,6 +452,27 @@ class RunStore:
             out[r["sample_id"]] = PassRate(r["sample_id"], r["model_version"], r["n"], r["n_correct"],
                                            None if g is None else bool(g))
         return out
+
+    def base_student_version(self) -> str | None:
+        """The student version the run measured first: whose pass rates selection uses by default
+        (a trained checkpoint measured later on more samples must not take its place)."""
+        v = self.meta("base_student_version")
+        if v:
+            return v
+        # runs measured before the version was recorded: the version of the first stored attempt
+        return self.scalar("SELECT model_version FROM attempts ORDER BY id LIMIT 1") or \
+            self.scalar("SELECT model_version FROM pass_rates ORDER BY at LIMIT 1")
+
+    def record_base_student_version(self, version: str) -> str:
+        """Record `version` as the base student unless one is recorded already; returns the base."""
+        with self.tx() as c:
+            row = c.execute("SELECT value FROM meta WHERE key='base_student_version'").fetchone()
+            if row and row[0]:
+                return row[0]
+            first = c.execute("SELECT model_version FROM attempts ORDER BY id LIMIT 1").fetchone()
+            base = first[0] if first else version
+            c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('base_student_version', ?)", (base,))
+            return base
 
     # -- selections ----------------------------------------------------------------
     def add_selection(self, name: str, rule: dict, sample_ids: list[int], model_version: str | None = None) -> int:
@@ -406,6 +494,9 @@ class RunStore:
         sels = self.selections()
         return sels[-1] if sels else None
 
+    def selection(self, selection_id: int) -> dict | None:
+        return next((d for d in self.selections() if d["id"] == selection_id), None)
+
     def selection_samples(self, selection_id: int | None = None) -> list[Sample]:
         if selection_id is None:
             latest = self.latest_selection()
@@ -415,6 +506,30 @@ class RunStore:
         rows = self.query("SELECT s.* FROM selection_items i JOIN samples s ON s.id=i.sample_id"
                           " WHERE i.selection_id=? ORDER BY i.rank", (selection_id,))
         return [_sample_from_row(r) for r in rows]
+
+    # -- trained models -----------------------------------------------------------------
+    def add_trained_model(self, path: str, selection_id: int | None, **info: Any) -> None:
+        """Record that the weights at `path` were trained on selection `selection_id`."""
+        models = [m for m in self.get_config("trained_models", []) if m.get("path") != str(path)]
+        models.append({"path": str(path), "selection_id": selection_id, "at": time.time(), **info})
+        self.set_config("trained_models", models)
+
+    def trained_models(self) -> list[dict]:
+        return list(self.get_config("trained_models", []))
+
+    def trained_model(self, selection_id: int) -> str | None:
+        """The newest model trained on this selection whose folder still exists."""
+        for m in reversed(self.trained_models()):
+            if m.get("selection_id") == selection_id and Path(m["path"]).exists():
+                return m["path"]
+        return None
+
+    def model_selection(self, path: str) -> int | None:
+        """The selection the model at `path` was trained on (None: not trained in this run)."""
+        for m in reversed(self.trained_models()):
+            if m.get("path") == str(path):
+                return m.get("selection_id")
+        return None
 
     # -- training metrics and rollouts -------------------------------------------------
     def add_metrics(self, step: int, values: dict[str, float], tag: str = "") -> None:
@@ -439,13 +554,31 @@ class RunStore:
         return [dict(r) for r in self.query(sql, ((tag,) if tag is not None else ()) + (limit,))]
 
     # -- evaluations ---------------------------------------------------------------------
-    def add_evaluation(self, model: str, benchmark: str, items: list[dict], ci: tuple[float, float]) -> int:
+    def _ensure_eval_selection(self) -> None:
+        """Evaluations are keyed by (model, selection, benchmark); older stores lack the column."""
+        if getattr(self, "_eval_selection_ok", False):
+            return
+        cols = {r[1] for r in self.query("PRAGMA table_info(evaluations)")}
+        if "selection_id" not in cols:
+            try:
+                self.execute("ALTER TABLE evaluations ADD COLUMN selection_id INTEGER")
+            except StoreError:
+                # another process added it first
+                if "selection_id" not in {r[1] for r in self.query("PRAGMA table_info(evaluations)")}:
+                    raise
+        self._eval_selection_ok = True
+
+    def add_evaluation(self, model: str, benchmark: str, items: list[dict], ci: tuple[float, float],
+                       selection_id: int | None = None) -> int:
+        """Store an evaluation; `selection_id`: the selection the model was trained on (None: base)."""
+        self._ensure_eval_selection()
         n = len(items)
         k = sum(1 for it in items if it["correct"])
         with self.tx() as c:
             eid = c.execute(
-                "INSERT INTO evaluations(model, benchmark, n, n_correct, accuracy, ci_low, ci_high, at)"
-                " VALUES (?,?,?,?,?,?,?,?)", (model, benchmark, n, k, k / n if n else 0.0, ci[0], ci[1], time.time()),
+                "INSERT INTO evaluations(model, benchmark, n, n_correct, accuracy, ci_low, ci_high, at, selection_id)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
+                (model, benchmark, n, k, k / n if n else 0.0, ci[0], ci[1], time.time(), selection_id),
             ).lastrowid
             c.executemany(
                 "INSERT INTO eval_items(eval_id, idx, question, reference, completion, extracted, correct)"
@@ -456,6 +589,7 @@ class RunStore:
         return eid
 
     def evaluations(self) -> list[dict]:
+        self._ensure_eval_selection()
         return [dict(r) for r in self.query("SELECT * FROM evaluations ORDER BY id")]
 
     def eval_items(self, eval_id: int) -> list[dict]:

@@ -16,10 +16,13 @@ from typing import Any
 
 import yaml
 
+from .paths import NAME_RULE, valid_run_name
+
 ANSWER_TYPES = ("number", "math", "choice", "label", "yes_no", "text")
 _TOP_KEYS = {"name", "version", "description", "input_format", "output_format", "answer", "demos",
              "retrieval", "system_prompt"}
-_ANSWER_KEYS = {"type", "choices", "labels", "format"}
+_ANSWER_KEYS = {"type", "choices", "labels", "format", "reading", "pattern"}
+READINGS = ("flexible", "strict")
 _RETRIEVAL_KEYS = {"domain", "keywords"}
 _DEMO_KEYS = {"input", "output"}
 
@@ -41,12 +44,18 @@ class AnswerSpec:
     labels: for `label`, the allowed labels
     format: where the answer stands in a completion: "####" (after `####`),
         "boxed" (`\\boxed{}`), "tags" (`<answer>...</answer>`) or "plain" (the whole reply).
+    reading: how every stage reads a reply: "flexible" (the declared place first, then the
+        other common ways models state an answer) or "strict" (the declared place only).
+    pattern: optional regular expression whose capture group (named `answer`, else group 1)
+        holds the answer; read before the format. Unsafe patterns are refused at validation.
     """
 
     type: str = "number"
     choices: tuple[str, ...] = ()
     labels: tuple[str, ...] = ()
     format: str = "plain"
+    reading: str = "flexible"
+    pattern: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,8 +92,10 @@ class TaskDefinition:
         d: dict[str, Any] = {
             "name": self.name, "version": self.version, "description": self.description,
             "input_format": self.input_format, "output_format": self.output_format,
-            "answer": {"type": self.answer.type, "format": self.answer.format},
+            "answer": {"type": self.answer.type, "format": self.answer.format, "reading": self.answer.reading},
         }
+        if self.answer.pattern:
+            d["answer"]["pattern"] = self.answer.pattern
         if self.answer.choices:
             d["answer"]["choices"] = list(self.answer.choices)
         if self.answer.labels:
@@ -197,8 +208,9 @@ def _parse(d: Any, source: str) -> tuple[TaskDefinition | None, list[str]]:
     for k in sorted(set(d) - _TOP_KEYS, key=str):
         problems.append(f"{source}: field '{k}': unknown key (allowed: {', '.join(sorted(_TOP_KEYS))})")
     name = _str_field(d, "name", source, problems)
-    if name is not None and not all(c.isalnum() or c in "_-." for c in name):
-        problems.append(f"{source}: field 'name': use letters, digits, '_', '-' or '.', got {name!r}")
+    if name is not None and not valid_run_name(name):
+        # the name also names the run folder: '..', '.' or 'a/b' would put the run outside the runs folder
+        problems.append(f"{source}: field 'name': must be a plain name: {NAME_RULE}; got {name!r}")
     version = _str_field(d, "version", source, problems, required=False) or "1"
     description = _str_field(d, "description", source, problems)
     input_format = _str_field(d, "input_format", source, problems)
@@ -234,7 +246,18 @@ def _parse(d: Any, source: str) -> tuple[TaskDefinition | None, list[str]]:
         if fmt not in ("plain", "####", "boxed", "tags"):
             problems.append(f"{source}: field 'answer.format': must be one of plain, ####, boxed, tags, got {fmt!r}")
             fmt = "plain"
-        answer = AnswerSpec(atype, choices, labels, fmt)
+        reading = a.get("reading", None)
+        reading = "flexible" if reading is None else reading
+        if reading not in READINGS:
+            problems.append(f"{source}: field 'answer.reading': must be one of {', '.join(READINGS)}, got {reading!r}")
+            reading = "flexible"
+        pattern = a.get("pattern", None)
+        if pattern is not None:
+            from .scoring import pattern_problems
+
+            for why in pattern_problems(pattern):
+                problems.append(f"{source}: field 'answer.pattern': {why}")
+        answer = AnswerSpec(atype, choices, labels, fmt, reading, pattern if isinstance(pattern, str) else None)
 
     demos: list[Demo] = []
     raw_demos = d.get("demos")

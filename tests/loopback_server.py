@@ -1,11 +1,14 @@
 """A fake OpenAI-compatible server on 127.0.0.1 for tests and benches.
 
 Serves POST /v1/chat/completions and GET /v1/models. Replies come from a
-scriptable `responder(request_json) -> text` (called once per choice), with an
+scriptable `responder(request_json) -> content` (called once per choice; the
+content may also be None or a list of parts, as some servers send), with an
 optional delay and injected failures: HTTP errors for the next k requests
 (429 with Retry-After, 500, ...), hangs longer than the client's timeout, a
 required API key (401), unknown models (404), a server that ignores `n` or
-rejects `response_format` (400). Every request is recorded.
+rejects `response_format` (400), raw HTTP-200 bodies that are not a usable
+completion (`reply_raw({"choices": []})`), and a server that dies after k more
+requests (`die(after=k)`). Every request is recorded.
 
     with LoopbackServer(lambda req: '{"input": "2+2?", "output": "4"}') as srv:
         srv.fail(429, times=2, retry_after=0.01)
@@ -60,6 +63,8 @@ class LoopbackServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self._faults: deque = deque()
+        self._dies_after: int | None = None   # healthy chat requests left before the server "dies"
+        self._dead_status = 503
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -88,6 +93,19 @@ class LoopbackServer:
         """The next `times` chat requests get HTTP `status` (before any other check)."""
         for _ in range(times):
             self._faults.append(("status", status, retry_after, message))
+        return self
+
+    def reply_raw(self, payload, times: int = 1):
+        """The next `times` chat requests get HTTP 200 with exactly this JSON body (e.g. {"choices": []})."""
+        for _ in range(times):
+            self._faults.append(("raw", payload, None, None))
+        return self
+
+    def die(self, after: int = 0, status: int = 503):
+        """After `after` more chat requests, every chat request gets HTTP `status` (Retry-After: 0)."""
+        with self._lock:
+            self._dies_after = after
+            self._dead_status = status
         return self
 
     def hang(self, times: int = 1, seconds: float = 30.0):
@@ -132,9 +150,17 @@ class LoopbackServer:
 
     def _chat(self, body: dict, headers: dict) -> tuple[int, dict, dict]:
         """(status, json, extra headers) for one chat request."""
+        with self._lock:
+            if self._dies_after is not None:
+                if self._dies_after <= 0:
+                    return self._dead_status, {"error": {"message": "the server is down (injected)"}}, \
+                        {"Retry-After": "0"}
+                self._dies_after -= 1
         fault = self._next_fault()
         if fault is not None:
             kind, a, retry_after, message = fault
+            if kind == "raw":
+                return 200, a, {}
             if kind == "hang":
                 self._stop.wait(a)
                 return 500, {"error": {"message": "hung request"}}, {}
@@ -155,7 +181,7 @@ class LoopbackServer:
         n = int(body.get("n") or 1) if self.honour_n else 1
         texts = [self.responder(body) for _ in range(n)]
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
-        completion_tokens = sum(len(t.split()) for t in texts)
+        completion_tokens = sum(len(t.split()) for t in texts if isinstance(t, str))
         return 200, {
             "id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": int(time.time()),
             "model": model,

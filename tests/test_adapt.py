@@ -5,8 +5,12 @@ import re
 
 from fakes import ScriptedChatModel
 from synthrl.records import PassRate, Sample
-from synthrl.stages.adapt import AdaptConfig, adapt, learnable_share, parent_child_shifts, pass_rate_histogram
-from synthrl.stages.measure import MeasureConfig
+import pytest
+
+from synthrl.pipeline import adapt_round
+from synthrl.stages.adapt import (AdaptConfig, AdaptError, adapt, learnable_share, missing_greedy,
+                                  parent_child_shifts, pass_rate_histogram)
+from synthrl.stages.measure import MeasureConfig, measure
 from synthrl.stages.verify import VerifyConfig
 from synthrl.task import AnswerSpec, TaskDefinition
 
@@ -55,9 +59,9 @@ def _seed(store):
 def test_adapt_rewrites_solved_harder_and_unsolved_easier(store):
     solved, unsolved, failing = _seed(store)
     teacher = _teacher(fail_on=("40 + 2",))
-    rep = adapt(store, TASK, teacher, _student(), AdaptConfig(), round=0,
-                verify_config=VerifyConfig(votes=2, concurrency=1),
-                measure_config=MeasureConfig(rollouts=4))
+    rep = adapt_round(store, TASK, teacher, _student(), AdaptConfig(), 0,
+                      verify_config=VerifyConfig(votes=2, concurrency=1),
+                      measure_config=MeasureConfig(rollouts=4))
     assert (rep.harder, rep.easier, rep.failures) == (1, 1, 1)
     kids = {s.parent_id: s for s in store.samples(round=1)}
     assert kids[solved].origin == "harder" and kids[solved].question == "What is 10 + 20 + 7?"
@@ -82,9 +86,9 @@ def test_adapt_resumes_without_rewriting_twice(store):
     _seed(store)
     teacher = _teacher(fail_on=("40 + 2",))
     kw = dict(verify_config=VerifyConfig(votes=1, concurrency=1), measure_config=MeasureConfig(rollouts=2))
-    adapt(store, TASK, teacher, _student(), AdaptConfig(), round=0, **kw)
+    adapt_round(store, TASK, teacher, _student(), AdaptConfig(), 0, **kw)
     calls = len(teacher.calls)
-    again = adapt(store, TASK, teacher, _student(), AdaptConfig(), round=0, **kw)
+    again = adapt_round(store, TASK, teacher, _student(), AdaptConfig(), 0, **kw)
     assert again.harder == again.easier == again.failures == 0
     assert len(store.samples(round=1)) == 2 and len(store.failures("adapt")) == 1
     assert len(teacher.calls) == calls  # nothing re-sent to the teacher
@@ -94,7 +98,7 @@ def test_second_round_rewrites_the_rewrites(store):
     _seed(store)
     kw = dict(verify_config=VerifyConfig(votes=1, concurrency=1), measure_config=MeasureConfig(rollouts=2))
     for r in range(2):
-        adapt(store, TASK, _teacher(), _student(), AdaptConfig(rounds=2), round=r, **kw)
+        adapt_round(store, TASK, _teacher(), _student(), AdaptConfig(rounds=2), r, **kw)
     r2 = store.samples(round=2)
     assert len(r2) == 3 and all(store.sample(s.parent_id).round == 1 for s in r2)
 
@@ -105,3 +109,28 @@ def test_learnable_share_counts_sometimes_solved(store):
         store.set_pass_rate(PassRate(sid, "v", 4, k, k > 0))
     assert learnable_share(store, model_version="v") == 0.5
     assert learnable_share(store, model_version="v", lo=0.5, hi=1.0) == 0.75
+
+
+def test_adapt_refuses_parents_without_a_greedy_verdict_and_names_the_command(store):
+    solved, unsolved, _ = _seed(store)
+    # measured with greedy off: pass rates exist, the greedy verdict does not
+    measure(store, TASK, _student(), MeasureConfig(rollouts=2, greedy=False))
+    assert missing_greedy(store, "student", 0) == [solved, unsolved, _]
+    teacher = _teacher()
+    with pytest.raises(AdaptError, match=r"no greedy answer.*synthrl measure t --samples"):
+        adapt(store, TASK, teacher, _student(), AdaptConfig(), round=0,
+              verify_config=VerifyConfig(votes=1, concurrency=1))
+    # nothing was guessed: no rewrite asked for, none stored
+    assert teacher.calls == [] and store.samples(round=1) == []
+
+
+def test_adapt_round_measures_missing_greedy_answers_instead_of_calling_them_unsolved(store):
+    solved, unsolved, _ = _seed(store)
+    measure(store, TASK, _student(), MeasureConfig(rollouts=2, greedy=False))
+    adapt_round(store, TASK, _teacher(), _student(), AdaptConfig(), 0,
+                verify_config=VerifyConfig(votes=1, concurrency=1), measure_config=MeasureConfig(rollouts=2))
+    # the solved parent got its greedy verdict and went harder (unknown used to mean "easier")
+    assert store.pass_rates("student")[solved].greedy_correct is True
+    kids = {s.parent_id: s.origin for s in store.samples(round=1)}
+    assert kids[solved] == "harder" and kids[unsolved] == "easier"
+    assert missing_greedy(store, "student", 0) == []

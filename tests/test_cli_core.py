@@ -53,7 +53,7 @@ def test_grade_stream_contract():
         {"reference": "5"},
         {"completion": ["#### 5"], "reference": "5"},
         "",
-        {"completion": "so the total is 12", "reference": "12"},
+        {"completion": "so the answer is 12", "reference": "12"},  # a stated answer (prose alone is not read)
     ]
     stdin = "\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n"
     r = synthrl("grade", "--task", str(TASKS / "gsm8k.yaml"), stdin=stdin)

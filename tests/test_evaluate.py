@@ -154,3 +154,17 @@ def test_bundled_model_on_five_items_and_the_cli_side_by_side(store, runs_dir, t
     assert fixed + both_right == trained["n_correct"] and broken + both_right == base["n_correct"]
     assert main(["eval", "t", "--benchmark", str(runs_dir / "nope.jsonl")]) == 1
     assert "benchmark file not found" in capsys.readouterr().err
+
+
+def test_an_evaluation_is_keyed_by_the_selection_its_model_was_trained_on(store, tmp_path, tiny_model):
+    from synthrl.stages.evaluate import EvalConfig, evaluate
+
+    store.save_task(ADDITION)
+    bench = _bench(tmp_path / "b.jsonl", [{"question": "What is 2 + 3?", "answer": "5"}])
+    model = str(Path(tiny_model).resolve())
+    store.add_trained_model(model, 7, algo="grpo")
+    eid = evaluate(store, ADDITION, model, bench, EvalConfig(max_tokens=2))
+    base_id = evaluate(store, ADDITION, ScriptedChatModel(lambda conv, k: "5"), bench)
+    rows = {e["id"]: e for e in store.evaluations()}
+    assert rows[eid]["model"] == model and rows[eid]["selection_id"] == 7
+    assert rows[base_id]["selection_id"] is None

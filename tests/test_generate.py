@@ -10,7 +10,9 @@ from fakes import ScriptedChatModel
 
 from synthrl.backends.base import BackendError
 from synthrl.retrieval import ingest
-from synthrl.stages.generate import GenerateConfig, GenerationError, generate
+from synthrl.stages.generate import GenerateConfig, GenerationError
+from synthrl.stages.generate import generate as _generate
+from synthrl.stages.verify import VerifyConfig
 from synthrl.task import AnswerSpec, Demo, RetrievalHints, TaskDefinition
 
 TASK = TaskDefinition(name="demo_addition", description="Two-digit addition word problems about everyday counts.",
@@ -67,8 +69,13 @@ def docs(tmp_path):
 
 
 def cfg(**kw) -> GenerateConfig:
-    base = dict(n=3, votes=2, concurrency=2, dedup_threshold=None, retrieval_mode="bm25")
+    base = dict(n=3, concurrency=2, dedup_threshold=None, retrieval_mode="bm25")
     return GenerateConfig(**{**base, **kw})
+
+
+def generate(store, task, teacher, config, votes=2, **kw):
+    """The stage with `votes` teacher votes per sample (a verify setting, not a generate one)."""
+    return _generate(store, task, teacher, config, verify_config=VerifyConfig(votes=votes, concurrency=2), **kw)
 
 
 def test_generation_grounds_each_sample_in_its_own_passage(store, docs):
@@ -109,10 +116,10 @@ def test_generation_grounds_each_sample_in_its_own_passage(store, docs):
 def test_pinned_and_user_keywords_win_over_the_teacher(store):
     teacher = ScriptedChatModel(addition_teacher)
     pinned = TASK.replace(retrieval=RetrievalHints(domain="retail", keywords=("shop stock",)))
-    generate(store, pinned, teacher, cfg(n=1, votes=0))
+    generate(store, pinned, teacher, cfg(n=1), votes=0)
     assert store.get_config("keywords") == ["retail", "shop stock"]
     assert not [c for c, _ in teacher.calls if kind(c) == "keywords"]
-    generate(store, pinned, teacher, cfg(n=2, votes=0, keywords=["market ledger", "stall"]))
+    generate(store, pinned, teacher, cfg(n=2, keywords=["market ledger", "stall"]), votes=0)
     assert store.get_config("keywords") == ["market ledger", "stall"]
     assert store.get_config("keywords_source") == "user"
 
@@ -179,7 +186,7 @@ def test_interrupted_generation_resumes_without_redoing_finished_samples(store, 
         generate(store, TASK, ScriptedChatModel(script), cfg(n=5, concurrency=1))
     first = {s.id: s.question for s in store.samples()}
     assert len(first) == 2
-    assert store.progress("generate")["state"] == "interrupted"
+    assert store.progress("generate")["state"] == "cancelled"
 
     teacher = ScriptedChatModel(addition_teacher)
     report = generate(store, TASK, teacher, cfg(n=5, concurrency=2))
@@ -215,8 +222,8 @@ def test_near_duplicate_questions_are_dropped_and_counted(store):
                     'the shelf?", "output": "%d"}' % (10 + k, 20 + k, 30 + 2 * k))
         return addition_teacher(conv, k)
 
-    report = generate(store, TASK, ScriptedChatModel(script), cfg(n=3, votes=0, concurrency=1,
-                                                                 dedup_threshold=0.92))
+    report = generate(store, TASK, ScriptedChatModel(script), cfg(n=3, concurrency=1, dedup_threshold=0.92),
+                      votes=0)
     questions = [s.question for s in store.samples()]
     assert sum("Tom has 12 apples" in q for q in questions) == 1
     assert report.duplicates >= 1
@@ -241,7 +248,7 @@ def test_real_generation_with_the_bundled_teacher(store, docs):
     ingest(store, [docs])
     teacher = load_model(ModelSpec())
     task = TASK.replace(demos=DEMOS[:1])
-    report = generate(store, task, teacher, GenerateConfig(n=2, votes=2, max_tokens=64, concurrency=2,
+    report = generate(store, task, teacher, GenerateConfig(n=2, max_tokens=64, concurrency=2,
                                                            max_attempts=4, junk_retries=0, seed=0,
                                                            retrieval_mode="bm25"))
     # every request ended as a sample or a recorded failure; nothing vanished

@@ -185,3 +185,38 @@ def test_measure_with_the_bundled_model(store):
         assert [a.correct for a in sampled] == [is_correct(a.completion, ref, TASK) for a in sampled]
         assert rates[sid].n_correct == sum(a.correct for a in sampled)
         assert rates[sid].greedy_correct == greedy.correct
+
+
+# -- edits invalidate, measure redoes exactly them, the base student is recorded ---------------
+def test_an_edit_drops_pass_rates_of_every_version_and_measure_redoes_exactly_it(store):
+    from synthrl.review import edit_sample
+    from synthrl.store import NEEDS_REMEASURE
+
+    store.save_task(TASK)
+    ids = _samples(store, 3)
+    measure(store, TASK, _student(), MeasureConfig(rollouts=2))
+    trained = _student(); trained.version = "student-v2"
+    measure(store, TASK, trained, MeasureConfig(rollouts=2))
+    result = edit_sample(store, ids[1], question="What is 50 + 7?", answer="57", author="test")
+    assert result.invalidated == 2 and result.needs_remeasure
+    # no version keeps the old rate or attempts; the sample is marked
+    assert all(ids[1] not in store.pass_rates(v) for v in ("student-v1", "student-v2"))
+    assert store.attempts(ids[1]) == []
+    assert store.stale_sample_ids() == [ids[1]] and NEEDS_REMEASURE in store.sample(ids[1]).flags
+    assert store.sample(ids[1]).reference == "57"
+    # `synthrl measure RUN` (no ids): only the invalidated sample is measured, on its new text
+    student = _student()
+    rep = measure(store, TASK, student, MeasureConfig(rollouts=2))
+    assert rep.measured == 1 and rep.skipped == 2
+    assert {c[0][-1]["content"].split("\n")[0] for c in student.calls} == {"What is 50 + 7?"}
+    assert store.pass_rates("student-v1")[ids[1]].rate == 1.0
+    assert store.stale_sample_ids() == [] and NEEDS_REMEASURE not in store.sample(ids[1]).flags
+
+
+def test_the_first_measured_student_is_recorded_as_the_base(store):
+    _samples(store, 2)
+    measure(store, TASK, _student(), MeasureConfig(rollouts=2))
+    later = _student(); later.version = "trained-ckpt"
+    measure(store, TASK, later, MeasureConfig(rollouts=2))
+    assert store.base_student_version() == "student-v1"
+    assert store.meta("base_student_version") == "student-v1"

@@ -105,7 +105,7 @@ def _config(tmp_path, url):
     spec = {"backend": "openai", "model": "loopback", "base_url": url, "max_concurrency": 4, "max_retries": 1}
     cfg = RunConfig.from_profile("tiny").with_overrides({
         "teacher": spec, "student": spec, "train": None, "evaluate": None,
-        "generate": {"n": 8, "votes": 2, "dedup_threshold": None, "concurrency": 4},
+        "generate": {"n": 8, "dedup_threshold": None, "concurrency": 4},
         "verify": {"votes": 2, "concurrency": 4}, "measure": {"rollouts": 4, "batch_size": 8},
         "select": {"m": 6},
     })
@@ -270,3 +270,57 @@ def test_tiny_profile_with_the_bundled_models_killed_and_resumed(tmp_path):
     after = _counts(db)
     assert after["generated"] >= killed["generated"] and after["selections"] == 1
     assert after["dup_children"] == 0 and after["dup_attempts"] == 0
+
+
+def test_a_different_selection_trains_a_new_model_and_is_evaluated_on_its_own(runs_dir, tmp_path, monkeypatch):
+    """Re-running with another selection (--set select.m=...) must not reuse the old checkpoints/final."""
+    import synthrl.stages.evaluate as evaluate_mod
+    import synthrl.stages.train as train_mod
+    from synthrl import pipeline
+    from synthrl.records import PassRate, Sample
+    from synthrl.store import RunStore
+    from synthrl.task import load_task
+
+    store = RunStore.open("keyed")
+    task = load_task(TASK)
+    store.save_task(task)
+    for i in range(4):
+        sid = store.add_sample(Sample(None, f"What is {i} + 1?", str(i + 1), str(i + 1), status="verified"))
+        store.set_pass_rate(PassRate(sid, "v", 4, i, True))
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text('{"question": "What is 1 + 1?", "answer": "2"}\n')
+    trained_on, evaluated = [], []
+
+    def fake_train(st, config, resume=False, selection_id=None, **kw):
+        final = train_mod.checkpoints_dir(st, selection_id) / "final"
+        final.mkdir(parents=True)
+        st.add_trained_model(str(final), selection_id)
+        trained_on.append(selection_id)
+        return train_mod.TrainReport("grpo", 1, 1, final_model=str(final), selection_id=selection_id)
+
+    def fake_evaluate(st, task, model, bench_path, config=None):
+        evaluated.append(model)
+        sel = None if model == "base" else st.model_selection(model)
+        return st.add_evaluation(model, str(Path(bench_path).resolve()), [{"correct": True}], (0, 1),
+                                 selection_id=sel)
+
+    monkeypatch.setattr(train_mod, "train", fake_train)
+    monkeypatch.setattr(evaluate_mod, "evaluate", fake_evaluate)
+    base = RunConfig.from_profile("tiny").with_overrides({"benchmark": str(bench)})
+
+    def run(m):
+        cfg = base.with_overrides([f"select.m={m}"])
+        return pipeline.run_pipeline("keyed", config=cfg, stages=["select", "train", "evaluate"], progress=None)
+
+    first = run(4)
+    run(4)  # the same selection again: nothing new is trained or evaluated
+    assert trained_on == [first.selection_id] and evaluated == ["base", store.trained_model(first.selection_id)]
+    second = run(2)
+    assert second.selection_id != first.selection_id
+    assert trained_on == [first.selection_id, second.selection_id]
+    new_model = store.trained_model(second.selection_id)
+    assert new_model != store.trained_model(first.selection_id) and f"selection-{second.selection_id}" in new_model
+    # the new model is evaluated under its own selection; base is not evaluated again
+    assert evaluated[-1] == new_model and evaluated.count("base") == 1
+    keys = {(e["model"], e["selection_id"]) for e in store.evaluations()}
+    assert (new_model, second.selection_id) in keys and ("base", None) in keys

@@ -3,7 +3,7 @@ import pytest
 
 from conftest import TASKS
 from synthrl.scoring import answers_equal, extract, is_correct, make_reward, normalize_number
-from synthrl.task import AnswerSpec, TaskDefinition, load_task
+from synthrl.task import AnswerSpec, TaskDefinition, TaskError, load_task
 
 
 def make_task(type_, fmt, choices=(), labels=()):
@@ -48,9 +48,11 @@ def test_extract_number_after_hashes(completion, expected):
 def test_number_flexible_fallbacks_where_strict_reads_nothing():
     assert extract("So the answer is 64 apples.", NUM_HASH) == "64"
     assert extract("So the answer is 64 apples.", NUM_HASH, strict=True) is None
-    # last number, and a binary minus is not a sign
-    assert extract("We compute 10-3=7", NUM_HASH) == "7"
-    assert extract("We compute 10-3", NUM_HASH) == "3"
+    # the number a stated equation ends in; a leading minus is a sign
+    assert extract("So the answer is 10-3=7", NUM_HASH) == "7"
+    assert extract("The answer is -3.", NUM_HASH) == "-3"
+    # prose that states no answer reads nothing (no scan for the last number)
+    assert extract("We compute 10-3=7", NUM_HASH) is None
     assert extract("The total is \\boxed{72}. Check: 70 + 2.", NUM_HASH) == "72"
     assert extract("no digits here at all", NUM_HASH) is None
 
@@ -127,7 +129,7 @@ def test_math_strict_needs_the_box():
     ("<answer>E</answer>", None, None),  # not among the choices
     ("The answer is (c).", None, "C"),
     ("Answer: D", None, "D"),
-    ("A patient with fever most likely has B", None, "B"),
+    ("A patient with fever most likely has B", None, None),  # no stated answer: no letter picked from prose
     ("<answer>The answer is B</answer>", None, "B"),
     ("I cannot tell.", None, None),
 ])
@@ -148,7 +150,8 @@ def test_labels_case_insensitive_to_canonical():
     assert extract("<answer>Entailment</answer>", NLI, strict=True) == "entailment"
     assert extract("<answer>NEUTRAL.</answer>", NLI, strict=True) == "neutral"
     assert extract("<answer>maybe</answer>", NLI) is None
-    assert extract("It is a clear contradiction.", NLI) == "contradiction"
+    assert extract("It is a clear contradiction.", NLI) is None  # prose, not a stated answer
+    assert extract("The answer is: contradiction.", NLI) == "contradiction"
     assert extract("It is a clear contradiction.", NLI, strict=True) is None
     assert is_correct("<answer>CONTRADICTION</answer>", "contradiction", NLI)
     assert not is_correct("<answer>neutral</answer>", "entailment", NLI)
@@ -238,3 +241,148 @@ def test_math_checker_works_off_the_main_thread():
 def test_math_phrase_keeps_tuples_whole():
     assert extract("The answer is (1, 2).", MATH) == "(1, 2)"
     assert is_correct("The answer is (1, 2).", "(1,2)", MATH)
+
+
+# -- issue 10 section 1: the checker on real model output ------------------------------------------------------
+MMLU_PLAIN = make_task("choice", "plain", choices="ABCDEFGHIJ")
+
+
+def test_the_answer_is_F_under_plain_reads_F_not_a_letter_from_the_prose():
+    # the old reading took "A" from a reply that opens by discussing option A
+    reply = "A. is unresponsive to all stimuli (This describes Level 1)\nB. is coherent.\n\nThe answer is (F)."
+    assert extract(reply, MMLU_PLAIN) == "F"
+    assert not is_correct(reply, "A", MMLU_PLAIN)
+    assert is_correct(reply, "F", MMLU_PLAIN)
+    short = "A. is wrong here. The answer is (F)."
+    assert extract(short, MMLU_PLAIN) == "F"
+
+
+@pytest.mark.parametrize("reply, reference", [
+    ("A 45-year-old man presents", "A"),
+    ("The variable follows B(50, 0.01), so the probability", "B"),
+    ("The entropy H(Y_n) grows with n and", "H"),
+    ("A right to terminate exists if the", "A"),
+])
+def test_a_reply_that_states_no_answer_earns_nothing(reply, reference):
+    medqa = load_task(TASKS / "medqa.yaml")
+    assert make_reward(medqa)([reply], answer=[reference]) == [0.0]
+    assert extract(reply, MMLU_PLAIN) is None
+    assert extract("We know 3 + 4 = 7 and then the", NUM_HASH) is None  # no last-number scan either
+    assert extract("It is neither contradiction nor", NLI) is None        # nor a label picked from prose
+
+
+def test_a_rejected_number_is_not_the_answer():
+    assert extract("12 apples, not 13", NUM_PLAIN) == "12"
+    assert extract("The answer is 12 apples, not 13.", NUM_HASH) == "12"
+    assert is_correct("12 apples, not 13", "12", NUM_PLAIN)
+
+
+@pytest.mark.parametrize("reply, expected", [
+    ("... so \\boxed{B}", "B"),
+    ("Reasoning.\n\nAnswer: C", "C"),
+    ("Reasoning.\n\n**Answer:** (D)", "D"),
+    ("The correct answer is:\n\n(B)", "B"),
+    ("<answer>E</answer>", "E"),
+    ("(c)", "C"),
+])
+def test_choice_stated_in_the_common_ways(reply, expected):
+    assert extract(reply, MMLU_PLAIN) == expected
+
+
+def test_bold_conclusion_and_hashes_read_as_stated_answers():
+    reply = "1. **Paul's Arrival**: 8:25 AM.\n\nThus, Ingrid was **165 minutes late** to the party."
+    assert extract(reply, NUM_PLAIN) == "165"
+    assert extract("1. **First step**: 12 eggs.\n2. **Second step**", NUM_PLAIN) is None
+
+
+# -- one reading, chosen once --------------------------------------------------------------------------------------
+def _task_dict(**answer):
+    return {"name": "t", "description": "d", "input_format": "i", "output_format": "o",
+            "answer": {"type": "number", "format": "####", **answer}}
+
+
+def test_the_task_reading_is_the_one_setting_every_reader_uses():
+    strict = TaskDefinition.from_dict(_task_dict(reading="strict"))
+    reply = "So the answer is 64 apples."
+    assert extract(reply, strict) is None
+    assert not is_correct(reply, "64", strict)
+    assert make_reward(strict)([reply, "#### 64"], answer=["64", "64"]) == [0.0, 1.0]
+    assert make_reward(strict).__name__ == "correct_strict"
+    flexible = TaskDefinition.from_dict(_task_dict())
+    assert flexible.answer.reading == "flexible" and is_correct(reply, "64", flexible)
+    # recorded with the task (the run stores task.to_dict())
+    assert strict.to_dict()["answer"]["reading"] == "strict"
+    assert TaskDefinition.from_dict(strict.to_dict()) == strict
+
+
+def test_grade_uses_the_task_reading(tmp_path):
+    import json
+
+    from synthrl.commands.core import _grade_line
+
+    strict = TaskDefinition.from_dict(_task_dict(reading="strict"))
+    line = json.dumps({"completion": "the answer is 64", "reference": "64"})
+    assert _grade_line(line, strict, False) == {"correct": False, "extracted": None}
+    flexible = TaskDefinition.from_dict(_task_dict())
+    assert _grade_line(line, flexible, False) == {"correct": True, "extracted": "64"}
+
+
+def test_unknown_reading_is_refused_with_field_and_reason():
+    with pytest.raises(TaskError) as e:
+        TaskDefinition.from_dict(_task_dict(reading="lenient"), source="t.yaml")
+    assert "t.yaml: field 'answer.reading': must be one of flexible, strict, got 'lenient'" in str(e.value)
+
+
+# -- declared answer patterns ----------------------------------------------------------------------------------------
+def test_a_declared_pattern_is_read_first():
+    task = TaskDefinition.from_dict(_task_dict(pattern=r"FINAL:\s*(?P<answer>-?[\d,.]+)"))
+    assert extract("work... #### 3\nFINAL: 1,234", task) == "1234"
+    assert extract("work... #### 3", task) == "3"  # the format is still read when the pattern is absent
+    plain = TaskDefinition.from_dict(_task_dict(pattern=r"Result\s*=\s*(\d+)", reading="strict"))
+    assert extract("Result = 7", plain) == "7"
+    assert extract("The answer is 7", plain) is None
+
+
+@pytest.mark.parametrize("pattern, reason", [
+    (r"(a+)+b", "nested quantifiers"),
+    (r"((\w+\s?)*)$", "nested quantifiers"),
+    (r"(\d)\1", "backreference"),
+    (r"answer: \d+", "no capture group"),
+    (r"(" + "a" * 300 + ")", "at most 200"),
+    (r"(unclosed", "not a valid regular expression"),
+    (42, "must be a non-empty string"),
+])
+def test_unsafe_patterns_are_refused_at_validation(pattern, reason):
+    with pytest.raises(TaskError) as e:
+        TaskDefinition.from_dict(_task_dict(pattern=pattern), source="t.yaml")
+    assert "t.yaml: field 'answer.pattern':" in str(e.value)
+    assert reason in str(e.value)
+
+
+def test_pattern_matching_is_bounded_on_huge_replies():
+    task = TaskDefinition.from_dict(_task_dict(pattern=r"(?P<answer>\d+)\s*points", reading="strict"))
+    huge = "1 " * 200_000 + "so 5 points"
+    assert extract(huge, task) == "5"  # only the tail is read
+
+
+# -- agreement and false credit on real replies (tests/fixtures/replies, sources in its README) ---------------------
+def _bench_figures(reading):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "checker.py"
+    spec = importlib.util.spec_from_file_location("bench_checker", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.figures(is_correct, reading)
+
+
+def test_real_replies_agree_with_their_labels_and_answerless_ones_earn_nothing():
+    f = _bench_figures("flexible")
+    assert f["answered"] >= 50 and f["answerless"] >= 90
+    assert f["agreement"] >= 0.999, f["misses"]
+    assert f["false_credit"] <= 0.005, f["misses"]
+
+
+def test_strict_reading_never_credits_answerless_replies():
+    assert _bench_figures("strict")["false_credit"] == 0.0

@@ -89,3 +89,31 @@ def test_select_without_pass_rates_says_what_to_run(store):
     store.add_sample(Sample(None, "q", "1", "1", status="verified"))
     with pytest.raises(ValueError, match="synthrl measure"):
         select(store, SelectConfig())
+
+
+def test_selection_ranks_by_the_base_student_not_the_most_measured_version(store):
+    ids = _pool(store, version="base")
+    store.record_base_student_version("base")
+    # a trained checkpoint measured on every sample plus more: it must not take over the ranking
+    extra = store.add_sample(Sample(None, "g", "1", "1", status="verified"))
+    for sid in [*ids.values(), extra]:
+        store.set_pass_rate(PassRate(sid, "trained", 8, 8, True))
+    rep = select_report(store, SelectConfig(rule="paper", m=10))
+    assert rep.model_version == "base"
+    assert store.selections()[-1]["rule"]["model_version"] == "base"
+    assert [s.id for s in store.selection_samples(rep.selection_id)] == [ids["c"], ids["a"], ids["b"], ids["f"]]
+    # told otherwise, it uses the other version
+    assert select_report(store, SelectConfig(rule="all", model_version="trained")).model_version == "trained"
+
+
+def test_an_edited_sample_is_not_selected_on_its_old_pass_rate(store):
+    from synthrl.review import edit_sample
+    from synthrl.task import AnswerSpec, TaskDefinition
+
+    store.save_task(TaskDefinition(name="t", description="d", input_format="i", output_format="o",
+                                   answer=AnswerSpec("number", format="plain")))
+    ids = _pool(store)
+    edit_sample(store, ids["c"], answer="2", author="test")
+    rep = select_report(store, SelectConfig(rule="paper", m=10))
+    chosen = [s.id for s in store.selection_samples(rep.selection_id)]
+    assert ids["c"] not in chosen and rep.unmeasured == 1

@@ -96,7 +96,7 @@ def test_training_fills_the_store_stops_on_sigterm_and_resumes(store, tiny_model
     reward = ParityReward(on_call=stop_at_second_call)
     report = train(store, cfg, reward_fn=reward)
     assert report.stopped and report.steps == 2 and report.final_model is None
-    ck = store.dir / "checkpoints"
+    ck = store.dir / "checkpoints" / f"selection-{store.latest_selection()['id']}"
     assert latest_checkpoint(ck) == ck / "checkpoint-2"
     assert store.progress("train")["state"] == "stopped"
     assert report.train_samples + report.heldout_samples == 6 and report.heldout_samples >= 1
@@ -196,8 +196,8 @@ def test_cli_train_runs_and_reports(store, runs_dir, tiny_model, capsys):
     assert main(["train", "t", "--profile", "tiny", "--config", str(cfg), "--lora"]) == 0
     out = capsys.readouterr().out
     assert "grpo finished at step 1/1" in out
-    final = store.dir / "checkpoints" / "final"
-    assert str(final) in out
+    final = store.dir / "checkpoints" / "selection-1" / "final"
+    assert str(final) in out and "on selection 1" in out
     # LoRA adapters are merged: the final folder is a plain model that transformers loads
     from transformers import AutoModelForCausalLM
 
@@ -205,7 +205,7 @@ def test_cli_train_runs_and_reports(store, runs_dir, tiny_model, capsys):
     assert not (final / "adapter_config.json").exists()
     # training again from scratch keeps the first training's checkpoints and metrics, apart
     assert main(["train", "t", "--profile", "tiny", "--config", str(cfg)]) == 0
-    previous = list((store.dir / "checkpoints").glob("previous-*/final/model.safetensors"))
+    previous = list((store.dir / "checkpoints" / "selection-1").glob("previous-*/final/model.safetensors"))
     assert len(previous) == 1 and (final / "model.safetensors").exists()
     assert [r["step"] for r in store.metrics("train/reward", tag="") if r["key"] == "train/reward"] == [1]
     assert len([r for r in store.metrics("train/reward") if r["key"] == "train/reward"]) == 2
@@ -286,7 +286,7 @@ def test_two_processes_under_accelerate_write_one_set_of_metrics(store, runs_dir
     assert res.returncode == 0, res.stderr[-3000:]
     assert _steps(store, "train/reward") == [1, 2]
     assert _steps(store, "train/loss") == [1, 2]
-    assert (store.dir / "checkpoints" / "final" / "model.safetensors").exists()
+    assert (store.dir / "checkpoints" / "selection-1" / "final" / "model.safetensors").exists()
     assert any("2 process(es)" in e.message for e in store.events("train"))
     assert len(store.metrics("train/heldout_accuracy")) == 1
 
@@ -310,3 +310,38 @@ def test_gpu_grpo_bf16_and_vllm_rollouts(store, use_vllm):
     report = train(store, cfg)
     assert report.steps == 2 and Path(report.final_model, "model.safetensors").exists()
     assert _steps(store, "train/reward") == [1, 2]
+
+
+# -- which samples and which folder (no training) -------------------------------------------------
+def test_a_sample_rejected_after_selection_is_not_trained_on(store, tiny_model):
+    from synthrl.review import edit_sample
+    from synthrl.stages.train import TrainConfig, prepare
+
+    ids = add_selection(store, n=6)
+    edit_sample(store, ids[2], status="rejected", author="test")
+    plan = prepare(store, TrainConfig.profile("tiny", model=str(tiny_model), per_device_batch=4,
+                                              heldout_fraction=0.0))
+    used = {s.id for s in plan.train + plan.heldout}
+    assert ids[2] not in used and used == set(ids) - {ids[2]}
+    assert plan.left_out_rejected == 1 and plan.selection_id == store.latest_selection()["id"]
+
+
+def test_each_selection_trains_into_its_own_folder_and_is_recorded(store):
+    from synthrl.stages.train import TrainError, checkpoints_dir, latest_model, resolve_selection
+
+    ids = add_selection(store, n=4)
+    first = store.latest_selection()["id"]
+    second = store.add_selection("m=2", {"rule": "paper", "m": 2}, ids[:2])
+    assert resolve_selection(store) == second and resolve_selection(store, first) == first
+    with pytest.raises(TrainError, match="no selection 99"):
+        resolve_selection(store, 99)
+    a, b = checkpoints_dir(store, first), checkpoints_dir(store, second)
+    assert a != b and a.parent == b.parent == store.dir / "checkpoints"
+    # what train() records when it finishes; the pipeline and evaluation read it back
+    (a / "final").mkdir(parents=True)
+    store.add_trained_model(str(a / "final"), first, algo="grpo")
+    assert store.trained_model(first) == str(a / "final") and store.trained_model(second) is None
+    assert store.model_selection(str(a / "final")) == first
+    (b / "checkpoint-2").mkdir(parents=True)
+    (b / "checkpoint-2" / "trainer_state.json").write_text("{}")
+    assert latest_model(store) == str(b / "checkpoint-2")

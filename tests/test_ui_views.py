@@ -13,6 +13,14 @@ def task():
     return load_task(bundled_tasks()["demo_addition"])
 
 
+def shown(md: str) -> str:
+    """What a reader sees: the Markdown rendered, as text."""
+    from bs4 import BeautifulSoup
+    from markdown_it import MarkdownIt
+
+    return BeautifulSoup(MarkdownIt("commonmark", {"html": True}).enable("table").render(md), "html.parser").get_text()
+
+
 def _sample(store, q, ref="5", rnd=0, origin="generated", parent=None, status="verified", flags=()):
     return store.add_sample(Sample(None, q, ref, ref, round=rnd, origin=origin, parent_id=parent, status=status,
                                    flags=flags))
@@ -27,7 +35,7 @@ def test_invalid_task_yaml_names_field_and_reason():
     task, md = views.validate_task_text("name: x\ndescription: d\ninput_format: i\noutput_format: o\n"
                                         "answer: {type: bogus}\n")
     assert task is None
-    assert "`answer.type`" in md and "must be one of" in md
+    assert "answer.type" in shown(md) and "<code>" in md and "must be one of" in md
 
 
 def test_broken_yaml_reports_line():
@@ -49,8 +57,8 @@ def test_valid_template_round_trips_through_the_form():
 
 
 def test_answer_checker_says_what_it_extracted(task):
-    md = views.check_answer(task, "The total is 64", "64")
-    assert "`64`" in md and "correct" in md and "wrong" not in md
+    md = views.check_answer(task, "The answer is 64", "64")  # prose alone ("The total is 64") states no answer
+    assert "extracted answer: 64" in shown(md) and "correct" in md and "wrong" not in md
     assert "wrong" in views.check_answer(task, "63", "64")
     assert "Fix the task" in views.check_answer(None, "1", "1")
 
@@ -110,7 +118,7 @@ def test_sample_detail_shows_votes_lineage_attempts_and_revisions(store):
     store.update_sample(parent, author="ui", question="What is 2 + 3?")
     md = views.sample_detail(store, parent)
     assert "What is 2 + 3?" in md
-    assert "`5` × 2" in md and "`6` × 1" in md
+    assert "5 × 2" in shown(md) and "6 × 1" in shown(md)
     assert f"#{child}" in md and "harder" in md
     assert "1/1 correct" in md
     assert "Revisions (1)" in md and "by ui" in md

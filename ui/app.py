@@ -31,7 +31,7 @@ from synthrl.records import Sample
 from synthrl.store import RunStore, StoreError, list_runs
 
 from . import jobs, views
-from .security import SecurityError, save_upload
+from .security import SecurityError, allowed_dirs, check_readable, gradio_upload_dir, save_upload
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CORPUS = ROOT / "assets" / "corpus" / "demo_addition"
@@ -49,6 +49,11 @@ CSS = """
 #sample-detail pre, #sample-detail pre code {white-space: pre-wrap !important; word-break: break-word;}
 """
 
+# Defence in depth under the escaping in views: the page loads images and media only from the app itself,
+# so a remote image in model text (were it ever rendered) fetches nothing.
+HEAD = ("<meta http-equiv=\"Content-Security-Policy\" "
+        "content=\"img-src 'self' data: blob:; media-src 'self' data: blob:\">")
+
 # -- run stores (one connection per run, shared by all sessions of this process) ---------------------------
 _STORES: dict[str, RunStore] = {}
 _STORES_LOCK = threading.Lock()
@@ -60,11 +65,11 @@ def _store(run: str | None, create: bool = False) -> RunStore | None:
         return None
     if not paths.valid_run_name(run):
         raise gr.Error(f"invalid run name {run!r}: use letters, digits, '_', '-' or '.' (up to 100 characters)")
+    db = paths.runs_dir() / run / "run.db"
     with _STORES_LOCK:
         st = _STORES.get(run)
-        if st is not None and st.path.exists():
+        if st is not None and st.path.exists() and Path(st.path) == db:
             return st
-        db = paths.runs_dir() / run / "run.db"
         if not db.exists() and not create:
             _STORES.pop(run, None)
             return None
@@ -708,7 +713,7 @@ def save_uploads(run, files):
     saved, problems = [], []
     for f in files or []:
         try:
-            saved.append(save_upload(st.dir, f).name)
+            saved.append(save_upload(st.dir, f, upload_dir=gradio_upload_dir()).name)
         except (SecurityError, OSError) as e:
             problems.append(str(e))
     for p in problems:
@@ -776,6 +781,8 @@ def teacher_args(choice, url, model, key_env, folder) -> list[str]:
         p = Path((folder or "").strip()).expanduser()
         if not (folder or "").strip() or not p.is_dir():
             raise gr.Error(f"Local teacher folder {folder!r} does not exist; give a transformers model folder.")
+        if not (p / "config.json").is_file():
+            raise gr.Error(f"{folder!r} is not a transformers model folder (it has no config.json).")
         return ["--teacher-backend", "transformers", "--teacher-model", str(p)]
     return []
 
@@ -853,27 +860,24 @@ def save_edit(run, sid, question, answer):
     s = _need_sample(st, run, sid)
     if not (question or "").strip():
         raise gr.Error("The question must not be empty.")
-    fields = {}
-    if question != s.question:
-        fields["question"] = question
-    if answer != s.answer:
-        fields["answer"] = answer
-        from synthrl import scoring
+    from synthrl.review import EditError, edit_sample
 
-        ref = scoring.extract(answer, st.load_task())
-        if ref is None:
-            gr.Warning("The checker cannot read an answer from the new answer text; the reference is unchanged. "
-                       "Write the answer in the task's output format.")
-        else:
-            fields["reference"] = ref
-    if not fields:
+    # the same edit as `synthrl edit`: a revision, and the old pass rates are dropped
+    try:
+        result = edit_sample(st, s.id, question=question, answer=answer, author="ui")
+    except EditError as e:
+        raise gr.Error(str(e)) from None
+    if result.warning:
+        gr.Warning(result.warning)
+    if not result.changed:
         gr.Info("Nothing changed.")
         return "Nothing changed."
-    flags = tuple(dict.fromkeys((*s.flags, "edited")))
-    st.update_sample(s.id, author="ui", flags=flags, **fields)
-    st.log("review", f"sample {s.id} edited in the app ({', '.join(fields)})", sample_id=s.id)
-    gr.Info(f"Saved sample {s.id} as a new revision; press Re-measure to update its pass rate.")
-    return f"Saved sample {s.id} ({', '.join(sorted(fields))}). Its old pass rate may be stale — press **Re-measure**."
+    if result.needs_remeasure:
+        gr.Info(f"Saved sample {s.id} as a new revision; it needs re-measuring.")
+        return (f"Saved sample {s.id} ({', '.join(result.changed)}). Its old pass rates are dropped — it "
+                f"**needs re-measure**: press **Re-measure** (or run `synthrl measure {st.name}`).")
+    gr.Info(f"Saved sample {s.id} as a new revision.")
+    return f"Saved sample {s.id} ({', '.join(result.changed)})."
 
 
 def remeasure(run, sid, rollouts=None, max_tokens=None):
@@ -887,7 +891,9 @@ def remeasure(run, sid, rollouts=None, max_tokens=None):
 def set_status(run, sid, status):
     st = _need_store(run)
     s = _need_sample(st, run, sid)
-    st.update_sample(s.id, author="ui", status=status)
+    from synthrl.review import edit_sample
+
+    edit_sample(st, s.id, status=status, author="ui")
     return f"Sample {s.id} {status}."
 
 
@@ -964,6 +970,10 @@ def start_eval(run, bench, limit, which):
     p = Path((bench or "").strip()).expanduser()
     if not p.is_absolute():
         p = ROOT / p
+    try:
+        p = check_readable(p, allowed_dirs())
+    except SecurityError as e:
+        raise gr.Error(str(e)) from None
     if not p.is_file():
         raise gr.Error(f"Benchmark file {bench!r} not found; give a JSONL file of {{question, answer}} lines.")
     if "latest" in which and not (st.scalar("SELECT max(step) FROM metrics WHERE key LIKE 'train/%'") or 0):
@@ -1016,4 +1026,4 @@ def launch(host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | No
     demo.queue(default_concurrency_limit=8)
     print(f"synthrl app: http://{host}:{port}  (runs in {paths.runs_dir()})", file=sys.stderr, flush=True)
     demo.launch(server_name=host, server_port=port, auth=auth, share=False, inbrowser=False, quiet=quiet,
-                show_error=True, css=CSS, ssr_mode=False, footer_links=[], enable_monitoring=False)
+                show_error=True, css=CSS, head=HEAD, ssr_mode=False, footer_links=[], enable_monitoring=False)

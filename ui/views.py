@@ -14,11 +14,12 @@ import math
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable
 
 import pandas as pd
 
-from synthrl.store import RunStore
+from synthrl.store import NEEDS_REMEASURE, RunStore
 
 TRAIN_KEYS = ("train/reward", "train/kl", "train/loss", "train/completion_length", "train/heldout_accuracy")
 MAX_TABLE_ROWS = 500
@@ -31,14 +32,33 @@ def _clip(text: Any, n: int = 120) -> str:
 
 
 def _md_escape(text: Any) -> str:
-    """Text shown inside Markdown: HTML-escaped so model output cannot inject markup."""
-    return html.escape("" if text is None else str(text))
+    """Text shown inside Markdown as plain text: nothing in it can become markup.
+
+    Model-written text must never act: HTML is escaped, and every character Markdown gives a meaning to
+    is backslash-escaped, so `![x](http://host/pixel.png)` shows as those characters (no image is
+    fetched, no link is made) and a bare URL is not turned into a link.
+    """
+    s = html.escape("" if text is None else str(text), quote=False)
+    return _MD_SPECIAL.sub(r"\\\g<0>", s)
+
+
+# ASCII punctuation that CommonMark/GFM give a meaning to (`:` and `.` stop bare-URL autolinks).
+_MD_SPECIAL = re.compile(r"[\\`*_{}\[\]()#+\-.!|~:>=]")
+
+
+def _code(text: Any) -> str:
+    """Model text shown inline in monospace; escaped as `_md_escape` (a Markdown code span could be broken out of)."""
+    return f"<code>{_md_escape(text)}</code>"
 
 
 def _block(text: Any) -> str:
-    """A fenced block for model-written text (kept verbatim, never rendered as Markdown)."""
+    """A fenced block for model-written text (kept verbatim, never rendered as Markdown).
+
+    The fence is longer than any run of backticks in the text, so the text cannot close it.
+    """
     s = "" if text is None else str(text)
-    fence = "````" if "```" in s else "```"
+    longest = max((len(m) for m in re.findall(r"`+", s)), default=0)
+    fence = "`" * max(3, longest + 1)
     return f"{fence}text\n{s}\n{fence}"
 
 
@@ -179,7 +199,7 @@ def validate_task_text(text: str) -> tuple[Any, str]:
     try:
         task = TaskDefinition.from_yaml(text, source="task.yaml")
     except TaskError as e:
-        rows = "\n".join(f"| `{_md_escape(f)}` | {_md_escape(r)} |" for f, r in task_problems(e.problems))
+        rows = "\n".join(f"| {_code(f)} | {_md_escape(r)} |" for f, r in task_problems(e.problems))
         n = len(e.problems)
         return None, f"**✗ {n} problem{'s' if n != 1 else ''}** — fix {'them' if n != 1 else 'it'} to save:\n\n| field | reason |\n|---|---|\n{rows}"
     extra = f", {len(task.demos)} demo{'s' if len(task.demos) != 1 else ''}" if task.demos else ""
@@ -266,13 +286,13 @@ def check_answer(task: Any, completion: str, reference: str) -> str:
     from synthrl import scoring
 
     got = scoring.extract(completion, task)
-    lines = [f"- extracted answer: `{_md_escape(got)}`" if got is not None else
+    lines = [f"- extracted answer: {_code(got)}" if got is not None else
              f"- **no answer found** — the checker looks for a `{task.answer.type}` answer in format "
              f"`{task.answer.format}`; check the output format"]
     if (reference or "").strip():
         ref = scoring.extract(reference, task) or reference.strip()
         ok = scoring.is_correct(completion, reference, task)
-        lines.append(f"- reference answer: `{_md_escape(ref)}`")
+        lines.append(f"- reference answer: {_code(ref)}")
         lines.append("- verdict: **✓ correct** (reward 1)" if ok else "- verdict: **✗ wrong** (reward 0)")
     return "\n".join(lines)
 
@@ -307,10 +327,12 @@ def passages_table(passages: list) -> pd.DataFrame:
 
 # -- samples ------------------------------------------------------------------------------------------
 def student_versions(store: RunStore) -> list[str]:
-    """Model versions with pass rates, the most-measured first (the select stage's default comes first)."""
+    """Model versions with pass rates; the run's base student (the select stage's default) first."""
     rows = store.query("SELECT model_version, count(*) AS n, max(at) AS t FROM pass_rates GROUP BY model_version"
                        " ORDER BY n DESC, t DESC")
-    return [r["model_version"] for r in rows]
+    versions = [r["model_version"] for r in rows]
+    base = store.base_student_version()
+    return ([base] if base in versions else []) + [v for v in versions if v != base]
 
 
 _FRAME_CACHE: dict[tuple, pd.DataFrame] = {}
@@ -408,8 +430,9 @@ def review_table(store: RunStore, f: ReviewFilter, version: str | None = None,
     out = pd.DataFrame({
         "id": shown["id"].astype(int), "round": shown["round"].astype(int), "origin": shown["origin"],
         "status": shown["status"],
-        "pass rate": [("" if pd.isna(p) else f"{p:.2f} ({int(k)}/{int(n)})")
-                      for p, k, n in zip(shown["pass_rate"], shown["n_correct"], shown["n"])],
+        "pass rate": [(("needs re-measure" if NEEDS_REMEASURE in (fl or "").split(",") else "") if pd.isna(p)
+                       else f"{p:.2f} ({int(k)}/{int(n)})")
+                      for p, k, n, fl in zip(shown["pass_rate"], shown["n_correct"], shown["n"], shown["flags"])],
         "flags": shown["flags"].fillna(""), "question": [_clip(q, 140) for q in shown["question"]],
         "reference": shown["reference"].fillna("").map(lambda x: _clip(x, 40)),
     }, columns=REVIEW_COLUMNS)
@@ -420,6 +443,18 @@ def review_table(store: RunStore, f: ReviewFilter, version: str | None = None,
     return out, cap
 
 
+def _contamination_note(store: RunStore, sample_id: int) -> str:
+    """Why a sample is flagged 'contaminated': the benchmark lines it repeats (synthrl.contamination)."""
+    from synthrl.contamination import stored_report
+
+    rep = stored_report(store)
+    lines = rep.samples.get(sample_id, []) if rep else []
+    where = (f"benchmark {_code(Path(rep.benchmark).name)}, line(s) {', '.join(map(str, lines[:10]))}"
+             if lines else "the evaluation benchmark")
+    return (f"⚠ **Overlaps {where}** (shares a {rep.n if rep else 13}-word sequence): kept out of training "
+            "unless select.exclude_contaminated is false.")
+
+
 def sample_detail(store: RunStore, sample_id: int, version: str | None = None) -> str:
     """Everything about one sample: text, reference, votes, passage, lineage, attempts, revisions."""
     s = store.sample(int(sample_id))
@@ -427,18 +462,23 @@ def sample_detail(store: RunStore, sample_id: int, version: str | None = None) -
         return f"Sample {sample_id} does not exist in this run (it may have been deleted); refresh the table."
     out = [f"### Sample {s.id} · round {s.round} · {s.origin} · **{s.status}**"
            + (f" · flags: {', '.join(s.flags)}" if s.flags else "")]
+    if "contaminated" in s.flags:
+        out.append(_contamination_note(store, s.id))
     if s.agreement is not None:
         out.append(f"Teacher agreement: **{s.agreement:.0%}**")
     if s.error:
         out.append(f"Problem: {_md_escape(s.error)}")
     out += ["**Question**", _block(s.question), "**Answer (teacher solution)**", _block(s.answer),
-            f"**Reference answer:** `{_md_escape(s.reference)}`"]
+            f"**Reference answer:** {_code(s.reference)}"]
     rates = [pr for pr in store.query("SELECT * FROM pass_rates WHERE sample_id=?", (s.id,))]
     if rates:
         out.append("**Pass rates:** " + "; ".join(
             f"`{_clip(r['model_version'], 40)}`: {r['n_correct']}/{r['n']} = {r['n_correct'] / r['n']:.2f}"
             + (" (greedy ✓)" if r["greedy_correct"] else " (greedy ✗)" if r["greedy_correct"] is not None else "")
             for r in rates if r["n"]))
+    elif NEEDS_REMEASURE in s.flags:
+        out.append("**Pass rate:** needs re-measure — edited since it was measured, so its old pass rates "
+                   "were dropped; press *Re-measure*.")
     else:
         out.append("**Pass rate:** not measured yet — press *Re-measure*.")
     votes = store.votes(s.id)
@@ -447,14 +487,14 @@ def sample_detail(store: RunStore, sample_id: int, version: str | None = None) -
         for v in votes:
             counts[str(v.extracted)] = counts.get(str(v.extracted), 0) + 1
         out.append(f"**Teacher votes ({len(votes)}):** " + ", ".join(
-            f"`{_md_escape(k)}` × {n}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1])))
+            f"{_code(k)} × {n}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1])))
     if s.passage_id:
         ch = store.chunk(s.passage_id)
         if ch is not None:
             out += [f"**Passage** ({_md_escape(ch.source)}" + (f", page {ch.page}" if ch.page else "") + ")",
                     _block(_clip(ch.text, 1500))]
         else:
-            out.append(f"**Passage:** `{_md_escape(s.passage_id)}` (no longer in the index)")
+            out.append(f"**Passage:** {_code(s.passage_id)} (no longer in the index)")
     if s.parent_id is not None:
         p = store.sample(s.parent_id)
         if p is not None:
@@ -469,8 +509,8 @@ def sample_detail(store: RunStore, sample_id: int, version: str | None = None) -
         table = [f"**Student attempts ({n_ok}/{len(atts)} correct):**", "",
                  "| # | kind | extracted | correct | completion |", "|---|---|---|---|---|"]
         for i, a in enumerate(atts[:16]):
-            table.append(f"| {i + 1} | {a.kind} | `{_md_escape(a.extracted)}` | {'✓' if a.correct else '✗'} | "
-                         f"{_md_escape(_clip(a.completion, 100)).replace('|', '&#124;')} |")
+            table.append(f"| {i + 1} | {a.kind} | {_code(a.extracted)} | {'✓' if a.correct else '✗'} | "
+                         f"{_md_escape(_clip(a.completion, 100))} |")
         out.append("\n".join(table))
         if len(atts) > 16:
             out.append(f"… and {len(atts) - 16} more")
@@ -479,7 +519,7 @@ def sample_detail(store: RunStore, sample_id: int, version: str | None = None) -
         out.append(f"**Revisions ({len(revs)}):**")
         for r in revs:
             out.append(f"- {r['field']} by {r['author'] or '?'} {_ago(r['at'])}: "
-                       f"`{_md_escape(_clip(r['old'], 60))}` → `{_md_escape(_clip(r['new'], 60))}`")
+                       f"{_code(_clip(r['old'], 60))} → {_code(_clip(r['new'], 60))}")
     return "\n\n".join(out)
 
 

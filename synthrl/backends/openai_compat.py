@@ -34,9 +34,34 @@ _RETRY_STATUS = {408, 409, 425, 429}
 _KEY_PATTERN = re.compile(r"\bsk-[A-Za-z0-9_\-*.]{6,}")
 
 
+def strip_credentials(url: str) -> str:
+    """The URL without a user:password@ part (and with anything that looks like a key masked)."""
+    u = urlparse(url)
+    if u.username is not None or u.password is not None:
+        host = u.netloc.rsplit("@", 1)[1]
+        url = u._replace(netloc=host).geturl()
+    return _KEY_PATTERN.sub("***", url)
+
+
+def credentials_problem(url: str) -> str | None:
+    """Why `url` must not be stored (it carries a key), or None. The message never repeats the key."""
+    u = urlparse(url)
+    if u.username is not None or u.password is not None or _KEY_PATTERN.search(u.query):
+        return (f"base_url must not contain credentials (got {strip_credentials(url)!r} with a user, password or "
+                "key in it): put the key in an environment variable and give that variable's NAME as "
+                "api_key_env (e.g. OPENAI_API_KEY); the URL is stored with the run, the key must not be")
+    return None
+
+
 def normalize_base_url(url: str | None) -> str:
-    """'http://host:8000' -> 'http://host:8000/v1'; drops a trailing '/chat/completions' or '/'."""
+    """'http://host:8000' -> 'http://host:8000/v1'; drops a trailing '/chat/completions' or '/'.
+
+    A URL with credentials in it (https://user:sk-...@host) is refused: keys come from api_key_env.
+    """
     url = (url or OPENAI_URL).strip().rstrip("/")
+    problem = credentials_problem(url)
+    if problem:
+        raise BackendError(problem)
     for tail in ("/chat/completions", "/completions"):
         if url.endswith(tail):
             url = url[: -len(tail)]
@@ -80,6 +105,30 @@ def _error_message(r) -> str:
         if err is not None:
             return str(err)[:300]
     return str(body)[:300]
+
+
+def _content_text(content) -> str:
+    """A message's content as text: a string, null (-> ""), or a list of parts joined.
+
+    OpenAI-style servers may send content as [{"type": "text", "text": "..."}, ...]; the text
+    parts are joined in order, other parts (images, audio) are skipped.
+    """
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if isinstance(part, str):
+                texts.append(part)
+            elif isinstance(part, dict) and isinstance(part.get("text"), str):
+                texts.append(part["text"])
+            elif isinstance(part, dict) and isinstance(part.get("text"), dict) \
+                    and isinstance(part["text"].get("value"), str):
+                texts.append(part["text"]["value"])  # {"type": "text", "text": {"value": ...}} (Assistants style)
+        return "".join(texts)
+    raise TypeError(f"message content must be a string or a list of parts, got {type(content).__name__}")
 
 
 def _retry_after(r) -> float | None:
@@ -205,17 +254,22 @@ class OpenAIChatModel(ChatModel):
         return comps[:n]
 
     def _parse(self, data) -> list[Completion]:
+        """The completions of one reply; anything that is not a usable chat completion -> BackendError."""
         try:
             choices = sorted(data["choices"], key=lambda c: c.get("index", 0))
             usage = data.get("usage") or {}
             prompt_tokens = int(usage.get("prompt_tokens") or 0)
             completion_tokens = int(usage.get("completion_tokens") or 0) // max(1, len(choices))
-            return [Completion(text=(c.get("message") or {}).get("content") or "",
-                               prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                               finish_reason=c.get("finish_reason")) for c in choices]
+            comps = [Completion(text=_content_text((c.get("message") or {}).get("content")),
+                                prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                                finish_reason=c.get("finish_reason")) for c in choices]
         except (KeyError, TypeError, AttributeError, ValueError) as e:
             raise BackendError(f"the server at {self.base_url} answered with something that is not an "
                                f"OpenAI chat completion ({type(e).__name__}: {e})") from None
+        if not comps:
+            raise BackendError(f"the server at {self.base_url} answered with no choices (\"choices\": []); "
+                               "no completion to use")
+        return comps
 
     def _send(self, payload: dict) -> dict:
         try:

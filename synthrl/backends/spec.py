@@ -75,6 +75,12 @@ class ModelSpec:
             raise ValueError("model 'bundled' is a local model: use backend 'transformers' (or 'vllm'), "
                              "or give the name of a model the OpenAI-compatible server serves")
         if self.base_url is not None:
+            from .openai_compat import credentials_problem
+
+            # refused, not stripped: a key in the URL would be stored with the run config and events
+            problem = credentials_problem(str(self.base_url))
+            if problem:
+                raise ValueError(problem)
             u = urlparse(self.base_url)
             if u.scheme not in ("http", "https") or not u.netloc:
                 raise ValueError(f"base_url must look like http://host:port/v1, got {self.base_url!r}")

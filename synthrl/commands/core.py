@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .run_arg import add_run_argument, run_location
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="check task files; every problem names file, field and reason",
@@ -30,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--task", required=True, metavar="FILE", help="the task definition (YAML)")
-    p.add_argument("--strict", action="store_true", help="read answers only in the task's declared format")
+    p.add_argument("--strict", action="store_true",
+                   help="read answers only in the task's declared format (default: the task's answer.reading)")
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("runs", help="list runs with their headline counts")
@@ -38,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("status", help="counts per stage for one run")
-    p.add_argument("run", metavar="RUN", help="run name or run folder")
+    add_run_argument(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_status)
 
@@ -93,7 +96,7 @@ def _grade_line(line: str, task: Any, strict: bool) -> dict:
             return {"error": f"missing field '{key}'"}
         if not isinstance(item[key], str):
             return {"error": f"field '{key}' must be a string, got {type(item[key]).__name__}"}
-    extracted = extract(item["completion"], task, strict=strict)
+    extracted = extract(item["completion"], task, strict=True if strict else None)  # None: the task's reading
     correct = extracted is not None and answers_equal(extracted, reference_answer(item["reference"], task), task)
     return {"correct": bool(correct), "extracted": extracted}
 
@@ -103,7 +106,16 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
     task = load_task(args.task)
     out = sys.stdout
-    for n, line in enumerate(sys.stdin, 1):
+    # read bytes: a line that is not UTF-8 gets an error line, the others are still graded
+    for n, raw in enumerate(sys.stdin.buffer, 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            result = {"error": f"line {n}: not valid UTF-8 text (byte {e.start + 1}: {e.reason}); "
+                               "write the input as UTF-8 JSON lines"}
+            out.write(json.dumps(result, ensure_ascii=False) + "\n")
+            out.flush()
+            continue
         if not line.strip():
             continue
         try:
@@ -156,15 +168,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     from ..cli import UserError
     from ..store import RunStore
 
-    try:
-        run_folder = paths.run_dir(args.run)
-    except ValueError as e:
-        raise UserError(str(e)) from None
+    run = run_location(args)
+    run_folder = paths.run_dir(run)
     if not (run_folder / "run.db").exists():
-        raise UserError(f"no run {args.run!r} (looked for {run_folder / 'run.db'}); `synthrl runs` lists the runs")
+        raise UserError(f"no run {str(run)!r} (looked for {run_folder / 'run.db'}); `synthrl runs` lists the runs")
     store = RunStore.open(run_folder, create=False)
     try:
         st = store.status()
+        # failed documents and partly read ones (bad JSONL lines, a CSV quote), each with its reason
+        st["document_problems"] = [{"path": d["path"], "status": d["status"], "problem": d["error"]}
+                                   for d in store.documents() if d["status"] != "ok" or d["error"]]
     finally:
         store.close()
     if args.json:
@@ -191,6 +204,10 @@ def cmd_status(args: argparse.Namespace) -> int:
                 for p in st["progress"].values()]
         print()
         print(_table(prog, ["STAGE", "DONE", "STATE", "MESSAGE"]))
+    if st["document_problems"]:
+        print()
+        print(_table([[Path(d["path"]).name, "failed" if d["status"] == "error" else d["status"], d["problem"] or ""]
+                      for d in st["document_problems"]], ["DOCUMENT", "STATUS", "PROBLEM"]))
     return 0
 
 

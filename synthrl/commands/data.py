@@ -1,16 +1,20 @@
-"""Data commands: ingest documents, retrieve passages, generate samples.
+"""Data commands: ingest documents, retrieve passages, generate samples, list and edit samples.
 
     synthrl ingest demo assets/corpus/demo_addition
     synthrl retrieve demo "library book count" -k 3 --mode hybrid
     synthrl generate demo --task assets/tasks/demo_addition.yaml --n 20 --votes 4
     synthrl generate demo --n 500 --teacher-backend openai --teacher-model gpt-4o-mini \\
         --teacher-url https://api.openai.com/v1 --teacher-key-env OPENAI_API_KEY
+    synthrl samples demo --status verified --stale
+    synthrl edit demo 12 --answer "... #### 42"      # as the Review tab's Save edit
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+
+from .run_arg import add_run_argument, open_run, stage_guard
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "Unchanged files are skipped, changed files replace their chunks, unreadable files are "
                     "reported by name and skipped. Exit 0 when anything usable was ingested, 1 when every "
                     "file failed.")
-    p.add_argument("run", metavar="RUN", help="run name or run folder (created if missing)")
+    add_run_argument(p, help="run name (created if missing)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
     p.add_argument("--text-column", default=None, help="column holding the text in .csv/.jsonl files "
                    "(default: text, content or passage)")
@@ -30,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("retrieve", help="search a run's documents",
                        description="Print the passages a query retrieves, with scores and sources.")
-    p.add_argument("run", metavar="RUN", help="run name or run folder")
+    add_run_argument(p)
     p.add_argument("query", help="what to search for")
     p.add_argument("-k", type=int, default=5, help="passages to return (default 5)")
     p.add_argument("--mode", choices=("bm25", "dense", "hybrid"), default="hybrid",
@@ -42,10 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "generate", help="teacher writes and verifies samples (stage 1)",
         description="The teacher writes N samples grounded in the run's documents, each verified by a "
                     "majority of K teacher votes. Interrupted runs resume where they stopped.")
-    p.add_argument("run", metavar="RUN", help="run name or run folder")
+    add_run_argument(p)
     p.add_argument("--task", metavar="FILE", help="task definition (saved into the run); default: the run's own")
     p.add_argument("--n", type=int, default=None, help="samples to have in the run (default 50)")
-    p.add_argument("--votes", type=int, default=None, help="teacher votes per sample (default 16)")
+    p.add_argument("--votes", type=int, default=None, help="teacher votes per sample: verify.votes (default 16)")
     p.add_argument("--concurrency", type=int, default=None, help="teacher requests in flight (default 8)")
     p.add_argument("--temperature", type=float, default=None, help="teacher temperature (default 0.7)")
     p.add_argument("--max-tokens", type=int, default=None, help="longest teacher reply (default 1024)")
@@ -55,6 +59,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None, help="sampling seed")
     add_teacher_args(p)
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser(
+        "samples", help="list a run's samples with status, pass rate and flags",
+        description="One line per sample: id, round, origin, status, pass rate (correct/sampled attempts) under "
+                    "the run's base student, flags, and whether it needs re-measuring (edited since measured).")
+    add_run_argument(p)
+    p.add_argument("--status", default=None, choices=STATUS_CHOICES, help="only samples with this status")
+    p.add_argument("--stale", action="store_true",
+                   help="only samples that need re-measuring (`synthrl measure RUN` measures them)")
+    p.add_argument("--model-version", default=None, help="whose pass rates (default: the run's base student)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_samples)
+
+    p = sub.add_parser(
+        "edit", help="edit a sample as the Review tab does (kept as a revision)",
+        description="Change a sample's question, answer (its reference is re-read with the task's checker) or "
+                    "status. A changed question or answer drops the sample's pass rates for every student "
+                    "version: it needs re-measuring (`synthrl measure RUN`) before the next selection uses it.")
+    add_run_argument(p)
+    p.add_argument("id", type=int, metavar="ID", help="sample id (see `synthrl samples RUN`)")
+    p.add_argument("--question", default=None, metavar="Q", help="the new question")
+    p.add_argument("--answer", default=None, metavar="A", help="the new answer, in the task's output format")
+    p.add_argument("--status", default=None, choices=("accepted", "rejected"), help="accept or reject")
+    p.set_defaults(func=cmd_edit)
+
+
+STATUS_CHOICES = ("pending", "verified", "dropped", "accepted", "rejected", "failed")
 
 
 def add_teacher_args(p: argparse.ArgumentParser) -> None:
@@ -66,25 +97,19 @@ def add_teacher_args(p: argparse.ArgumentParser) -> None:
                    help="NAME of the environment variable holding the API key (never the key itself)")
 
 
-def _open_store(run: str, create: bool = True):
-    from ..cli import UserError
-    from ..store import RunStore
-
-    try:
-        return RunStore.open(run, create=create)
-    except ValueError as e:
-        raise UserError(str(e)) from None
-
-
 # -- ingest --------------------------------------------------------------------------------------
 def cmd_ingest(args: argparse.Namespace) -> int:
     from ..cli import UserError
     from ..retrieval import ingest
 
-    store = _open_store(args.run)
+    if args.run is not None and args.run_dir is not None:
+        # `ingest --run-dir X a.txt b.txt`: argparse hands the first document to RUN
+        args.paths, args.run = [args.run, *args.paths], None
+    store = open_run(args)
     try:
-        report = ingest(store, args.paths, text_column=args.text_column, chunk_size=args.chunk_size,
-                        chunk_overlap=args.chunk_overlap)
+        with stage_guard(store, "ingest"):
+            report = ingest(store, args.paths, text_column=args.text_column, chunk_size=args.chunk_size,
+                            chunk_overlap=args.chunk_overlap)
     except ValueError as e:
         raise UserError(str(e)) from None
     for f in report.files:
@@ -94,7 +119,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             print(f"unchanged  {f.path}")
         else:
             print(f"{f.status:<10} {f.path}: {f.chunks} chunks")
+        if f.warning:
+            print(f"  warning  {f.path}: {f.warning}")
     print(f"{report.summary()}; the run now holds {store.status()['chunks']} chunks")
+    # Non-zero only when nothing could be ingested: every file failed (unchanged files count as ingested).
     return 0 if report.ok else 1
 
 
@@ -105,7 +133,7 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
 
     if args.k < 1:
         raise UserError(f"-k must be at least 1, got {args.k}")
-    store = _open_store(args.run, create=False)
+    store = open_run(args, create=False)
     try:
         passages = get_retriever(store, mode=args.mode).retrieve(args.query, k=args.k)
     except RetrievalError as e:
@@ -146,21 +174,31 @@ def teacher_spec(args: argparse.Namespace, store=None):
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    store = open_run(args)
+    with stage_guard(store, "generate"):
+        return _generate(args, store)
+
+
+def _generate(args: argparse.Namespace, store) -> int:
     from ..backends.spec import load_model
     from ..cli import UserError
     from ..stages.generate import GenerateConfig, GenerationError, bundled_teacher_note, generate
+    from ..stages.verify import VerifyConfig
     from ..task import load_task
 
-    store = _open_store(args.run)
     if args.task:
         task = load_task(args.task)
         store.save_task(task)
     else:
         task = store.load_task()
-    values = {k: getattr(args, k) for k in ("n", "votes", "concurrency", "temperature", "max_tokens", "seed",
+    values = {k: getattr(args, k) for k in ("n", "concurrency", "temperature", "max_tokens", "seed",
                                             "keywords", "retrieval_mode") if getattr(args, k) is not None}
     try:
         config = GenerateConfig(**values)
+        # votes are a verify setting (one place per setting); votes see the generation's token budget
+        vcfg = VerifyConfig(concurrency=config.concurrency,
+                            max_tokens=max(config.max_tokens, VerifyConfig().max_tokens),
+                            **({"votes": args.votes} if args.votes is not None else {}))
     except ValueError as e:
         raise UserError(str(e)) from None
     store.set_config("generate_config", config.to_dict())
@@ -171,7 +209,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     teacher = load_model(spec, on_event=lambda level, msg: store.log("generate", msg, level=level))
     bar = _bar(config.n)
     try:
-        report = generate(store, task, teacher, config, progress=bar.update_to, bundled=spec.is_bundled)
+        report = generate(store, task, teacher, config, progress=bar.update_to, bundled=spec.is_bundled,
+                          verify_config=vcfg)
     except GenerationError as e:
         raise UserError(str(e)) from None
     finally:
@@ -182,6 +221,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if report.parse_failures or report.teacher_failures:
         print(f"failures are kept with the raw replies: synthrl status {store.name} (parse_failures) "
               "or the Data tab")
+    if report.total < config.n:
+        # the target was not met: say so and exit non-zero, so scripts and the UI see it
+        print(f"synthrl generate: error: the run holds {report.total} of the {config.n} samples asked for after "
+              f"{report.attempts} generation requests; see the failures above, then run generate again to "
+              "continue", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -202,3 +247,57 @@ class _Bar:
 
 def _bar(total: int) -> _Bar:
     return _Bar(total)
+
+
+# -- samples / edit -----------------------------------------------------------------------------------
+def cmd_samples(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from ..review import sample_rows
+    from ..stages.select import default_model_version
+
+    store = open_run(args, create=False)
+    version = args.model_version or default_model_version(store)
+    rows = sample_rows(store, version=version, status=args.status, stale=args.stale)
+    if args.json:
+        print(json.dumps({"run": store.name, "model_version": version,
+                          "samples": [dataclasses.asdict(r) for r in rows]}, indent=2))
+        return 0
+    if not rows:
+        print("no samples match" + (" (none needs re-measuring)" if args.stale else ""))
+        return 0
+    print(f"{'id':>5} {'round':>5} {'origin':<9} {'status':<9} {'pass rate':<16} {'flags':<22} question")
+    for r in rows:
+        rate = "needs re-measure" if r.needs_remeasure and r.pass_rate is None else \
+            "-" if r.pass_rate is None else f"{r.pass_rate:.2f} ({r.n_correct}/{r.n})"
+        q = " ".join(r.question.split())
+        print(f"{r.id:>5} {r.round:>5} {r.origin:<9} {r.status:<9} {rate:<16} {','.join(r.flags) or '-':<22} "
+              f"{q[:70] + ('...' if len(q) > 70 else '')}")
+    stale = sum(r.needs_remeasure for r in rows)
+    print(f"{len(rows)} samples; pass rates of {version or 'no student yet'}"
+          + (f"; {stale} need re-measuring: `synthrl measure {store.name}`" if stale else ""))
+    return 0
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    from ..cli import UserError
+    from ..review import EditError, edit_sample
+
+    if args.question is None and args.answer is None and args.status is None:
+        raise UserError("nothing to change: give --question, --answer and/or --status")
+    store = open_run(args, create=False)
+    try:
+        result = edit_sample(store, args.id, question=args.question, answer=args.answer, status=args.status,
+                             author="cli")
+    except EditError as e:
+        raise UserError(str(e)) from None
+    if result.warning:
+        print(f"warning: {result.warning}", file=sys.stderr)
+    if not result.changed:
+        print(f"sample {args.id}: nothing changed")
+        return 0
+    print(f"sample {args.id}: saved {', '.join(result.changed)} as a new revision")
+    if result.needs_remeasure:
+        print(f"its pass rates are dropped ({result.invalidated} student versions); it needs re-measuring: "
+              f"`synthrl measure {store.name}`")
+    return 0

@@ -14,14 +14,17 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .run_arg import add_run_argument, cancel_on_sigterm, open_run, run_location, stage_guard
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     from ..stages.select import RULES
 
     p = sub.add_parser("measure", help="student pass rates: 1 greedy + L sampled answers per sample",
                        description="Measure the student's pass rate on the run's verified samples. Already "
-                                   "measured samples are skipped; --samples re-measures the given ones.")
-    p.add_argument("run", metavar="RUN", help="run name or folder")
+                                   "measured samples are skipped (edited samples lost their pass rates, so "
+                                   "they are measured again); --samples re-measures the given ones.")
+    add_run_argument(p)
     p.add_argument("--samples", default=None, metavar="IDS", help="comma-separated sample ids to (re-)measure")
     p.add_argument("--rollouts", type=int, default=None, metavar="L", help="sampled answers per sample (paper: 64)")
     p.add_argument("--temperature", type=float, default=None, help="sampling temperature (paper: 0.7)")
@@ -34,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_measure)
 
     p = sub.add_parser("adapt", help="rewrite solved samples harder and unsolved ones easier, verify, measure")
-    p.add_argument("run", metavar="RUN", help="run name or folder")
+    add_run_argument(p)
     p.add_argument("--rounds", type=int, default=None, help="adaptation rounds (paper: 1)")
     p.add_argument("--votes", type=int, default=None, help="teacher votes per rewrite (paper: 16)")
     p.add_argument("--rollouts", type=int, default=None, metavar="L", help="student answers per rewrite")
@@ -45,18 +48,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("select", help="choose the training set by pass rate",
                        description="paper: hardest solvable first (score p if p>0 else 1, keep the first M); "
                                    "band: lo <= p <= hi; top: most reward variance; easy / hard / all: ablations.")
-    p.add_argument("run", metavar="RUN", help="run name or folder")
+    add_run_argument(p)
     p.add_argument("--rule", choices=RULES, default=None, help="selection rule (default: paper)")
     p.add_argument("--m", type=int, default=None, metavar="M", help="samples to keep (paper: 500)")
     p.add_argument("--lo", type=float, default=None, help="band/top: lowest pass rate kept")
     p.add_argument("--hi", type=float, default=None, help="band/top: highest pass rate kept")
     p.add_argument("--drop-unsolved", action="store_true", default=None,
                    help="paper: drop never-solved samples instead of ranking them last")
-    p.add_argument("--model-version", default=None, help="whose pass rates (default: the most measured student)")
+    p.add_argument("--model-version", default=None, help="whose pass rates (default: the run's base student, the version it measured first)")
     p.set_defaults(func=cmd_select)
 
     p = sub.add_parser("export", help="write a selection as JSONL, Parquet or a HF dataset (TRL-ready)")
-    p.add_argument("run", metavar="RUN", help="run name or folder")
+    add_run_argument(p)
     p.add_argument("--format", choices=("jsonl", "parquet", "hf"), default="jsonl", help="output format")
     p.add_argument("--out", default=None, metavar="PATH", help="where to write (default: <run>/exports/)")
     p.add_argument("--selection", type=int, default=None, metavar="ID", help="selection id (default: the latest)")
@@ -70,7 +73,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default=None, metavar="FILE", help="run config YAML (see synthrl/config.py)")
     p.add_argument("--profile", choices=("tiny", "paper"), default=None,
                    help="tiny: minutes on a CPU with the bundled model; paper: the paper's settings")
-    p.add_argument("--run", default=None, metavar="NAME", help="run name or folder (default: the task's name)")
+    p.add_argument("--run", default=None, metavar="NAME",
+                   help="run name, a plain name under the runs folder (default: the task's name)")
+    p.add_argument("--run-dir", default=None, metavar="PATH", help="the run's folder, anywhere on disk (instead of --run)")
     p.add_argument("--until", default=None, metavar="STAGE",
                    help="stop after this stage (ingest, generate, measure, adapt, select, train, evaluate)")
     p.add_argument("--benchmark", default=None, metavar="FILE", help="held-out JSONL for the evaluate stage")
@@ -179,9 +184,14 @@ def _ids(text: str | None) -> list[int] | None:
 
 # -- commands ------------------------------------------------------------------------------------
 def cmd_measure(args: argparse.Namespace) -> int:
+    store = open_run(args, create=False)
+    with stage_guard(store, "measure"):
+        return _measure(args, store)
+
+
+def _measure(args: argparse.Namespace, store) -> int:
     from ..stages.measure import measure
 
-    store = _open(args.run)
     task = store.load_task()
     cfg = _run_config(store)
     mcfg = _patched(cfg.measure, rollouts=args.rollouts, temperature=args.temperature, max_tokens=args.max_tokens,
@@ -202,10 +212,15 @@ def cmd_measure(args: argparse.Namespace) -> int:
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:
-    from ..backends.spec import BUNDLED_TEACHER_NOTE
-    from ..stages.adapt import adapt
+    store = open_run(args, create=False)
+    with stage_guard(store, "adapt"):
+        return _adapt(args, store)
 
-    store = _open(args.run)
+
+def _adapt(args: argparse.Namespace, store) -> int:
+    from ..backends.spec import BUNDLED_TEACHER_NOTE
+    from ..pipeline import adapt_round
+
     task = store.load_task()
     cfg = _run_config(store)
     acfg = _patched(cfg.adapt, rounds=args.rounds)
@@ -219,8 +234,9 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     student = teacher if student_spec == teacher_spec else _load(student_spec, store, "student")
     try:
         for r in range(acfg.rounds):
-            rep = adapt(store, task, teacher, student, acfg, round=r, verify_config=vcfg, measure_config=mcfg,
-                        progress=print, select_config=cfg.select)
+            # measures the greedy answers the parents lack first, the verified rewrites after
+            rep = adapt_round(store, task, teacher, student, acfg, r, verify_config=vcfg, measure_config=mcfg,
+                              select_config=cfg.select, progress=print)
             print(f"round {rep.round}: {rep.harder} harder, {rep.easier} easier, {rep.failures} unparseable, "
                   f"{rep.verified} verified, {rep.dropped} dropped")
     except ValueError as e:
@@ -232,11 +248,16 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
 
 def cmd_select(args: argparse.Namespace) -> int:
+    store = open_run(args, create=False)
+    with stage_guard(store, "select"):
+        return _select(args, store)
+
+
+def _select(args: argparse.Namespace, store) -> int:
     import dataclasses
 
     from ..stages.select import SelectConfig, select_report
 
-    store = _open(args.run)
     cfg = _run_config(store)
     base = cfg.select
     if args.rule is not None and args.rule != base.rule:
@@ -256,7 +277,7 @@ def cmd_select(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from ..export import ExportError, export_selection
 
-    store = _open(args.run)
+    store = open_run(args, create=False)
     try:
         path = export_selection(store, args.format, args.out, selection_id=args.selection)
     except ExportError as e:
@@ -272,11 +293,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..store import RunStore
     from ..task import load_task
 
-    run = args.run
-    if run is None:
+    from ..locks import LockError
+    from ..retrieval import RetrievalError
+    from ..stages.evaluate import EvalError
+    from ..stages.generate import GenerationError
+    from ..stages.train import TrainError
+
+    if args.run is None and args.run_dir is None:
         if not args.task:
             raise _user_error("give --run NAME to continue a run, or --task FILE to start one")
-        run = load_task(args.task).name
+        args.run = load_task(args.task).name  # a valid task name is a plain name
+    run = run_location(args)
     try:
         stages = stages_until(args.until) if args.until else None
         store = RunStore.open(run)
@@ -295,8 +322,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.print_config:
             print(config.to_yaml(), end="")
             return 0
-        run_pipeline(run, task_path=args.task, docs=args.docs, config=config, profile=config.profile,
-                     stages=stages, progress=lambda msg: print(msg, flush=True))
-    except (ConfigError, PipelineError) as e:
+        with cancel_on_sigterm():
+            run_pipeline(run, task_path=args.task, docs=args.docs, config=config, profile=config.profile,
+                         stages=stages, progress=lambda msg: print(msg, flush=True))
+    except (ConfigError, PipelineError, GenerationError, RetrievalError, TrainError, EvalError, LockError) as e:
         raise _user_error(e) from None
     return 0

@@ -2,14 +2,18 @@
 
     synthrl train demo --profile tiny                 # this command is the subprocess the UI launches
     synthrl train demo --resume                       # continue from the newest checkpoint
+    synthrl train demo --selection 3                  # a given selection (its own model folder)
     accelerate launch --config_file assets/accelerate/ddp.yaml -m synthrl.cli train demo
     synthrl eval demo --benchmark assets/benchmarks/demo_addition.jsonl --model base --limit 20
+    synthrl contamination demo --benchmark assets/benchmarks/demo_addition.jsonl
 """
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+
+from .run_arg import add_run_argument, open_run, stage_guard
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,12 +24,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                      "<run>/checkpoints. SIGTERM saves a checkpoint and exits 0; --resume continues. "
                      "Runs under `accelerate launch` unchanged (see assets/accelerate)."),
     )
-    p.add_argument("run", metavar="RUN", help="run name or run folder")
+    add_run_argument(p)
     p.add_argument("--algo", choices=("grpo", "ppo"), help="RL algorithm (default grpo)")
     p.add_argument("--config", metavar="FILE", help="YAML with training settings (TrainConfig fields, or a run "
                                                     "config with a 'train' section)")
     p.add_argument("--profile", choices=("paper", "tiny"), help="start from the paper's settings or a tiny CPU run")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    p.add_argument("--selection", type=int, metavar="ID",
+                   help="selection to train on (default: the latest); each selection trains its own model in "
+                        "<run>/checkpoints/selection-ID")
     p.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps")
     p.add_argument("--lora", action="store_true", help="train LoRA adapters (merged into the final model)")
     p.add_argument("--model", metavar="PATH", help="student to train: 'bundled', a folder or an id "
@@ -41,18 +48,35 @@ def register(sub: argparse._SubParsersAction) -> None:
                      "with greedy decoding and the task's checker; prints accuracy with a Wilson 95%% CI and, "
                      "when both exist, base vs trained side by side."),
     )
-    p.add_argument("run", metavar="RUN", help="run name or run folder")
+    add_run_argument(p)
     p.add_argument("--benchmark", required=True, metavar="FILE", help="benchmark JSONL file")
     p.add_argument("--model", default="latest", metavar="base|latest|PATH",
                    help="base (the run's student), latest (newest trained; default) or a model folder")
     p.add_argument("--limit", type=int, metavar="N", help="evaluate the first N items only")
-    p.add_argument("--max-tokens", type=int, default=512, metavar="N", help="max new tokens per answer")
+    p.add_argument("--max-tokens", type=int, default=None, metavar="N",
+                   help="max new tokens per answer (default: the run config's evaluate.max_tokens; paper: 600)")
     p.add_argument("--batch-size", type=int, default=16, metavar="N", help="questions per generate call")
     p.add_argument("--question-field", default="question", metavar="F", help="JSON field holding the question")
     p.add_argument("--answer-field", default="answer", metavar="F", help="JSON field holding the answer")
     p.add_argument("--skip-bad-lines", action="store_true", help="evaluate the good lines, report the bad ones")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser(
+        "contamination", help="flag samples and documents that repeat benchmark questions (13-gram overlap)",
+        description=("Check the run's samples and ingested documents against a benchmark JSONL: a text that shares "
+                     "a 13-word sequence with a benchmark question overlaps it. Overlapping samples are flagged "
+                     "'contaminated' (Review shows the flag; select leaves them out unless "
+                     "select.exclude_contaminated is false). `synthrl eval` and `synthrl run --benchmark` run the "
+                     "same check."),
+    )
+    add_run_argument(p)
+    p.add_argument("--benchmark", metavar="FILE", help="benchmark JSONL (default: the run config's benchmark)")
+    p.add_argument("--n", type=int, default=None, metavar="N", help="n-gram length in words (default 13)")
+    p.add_argument("--question-field", default="question", metavar="F", help="JSON field holding the question")
+    p.add_argument("--answer-field", default="answer", metavar="F", help="JSON field holding the answer")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_contamination)
 
 
 def _open_store(run: str):
@@ -91,13 +115,21 @@ def train_config_from_args(args: argparse.Namespace, store=None):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    store = open_run(args, create=False)
+    with stage_guard(store, "train"):
+        return _train(args, store)
+
+
+def _train(args: argparse.Namespace, store) -> int:
     from ..cli import UserError
     from ..stages.train import TrainError, train
 
-    store = _open_store(args.run)
     try:
         config = train_config_from_args(args, store)
-        report = train(store, config, resume=args.resume)
+        # --resume continues the selection the stopped training was on
+        selection = args.selection if args.selection is not None else \
+            (store.get_config("train_selection") if args.resume else None)
+        report = train(store, config, resume=args.resume, selection_id=selection)
     except TrainError as e:
         raise UserError(str(e)) from None
     from accelerate import PartialState
@@ -111,7 +143,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     how = "stopped (checkpoint saved; continue with --resume)" if report.stopped else "finished"
     print(f"{report.algo} {how} at step {report.steps}/{report.max_steps} in {report.seconds:.0f}s "
-          f"({report.train_samples} training prompts, {report.heldout_samples} held out)")
+          f"on selection {report.selection_id} ({report.train_samples} training prompts, "
+          f"{report.heldout_samples} held out"
+          + (f", {report.left_out_rejected} rejected since selection left out" if report.left_out_rejected else "")
+          + ")")
     m = report.last_metrics
     parts = [f"{k.split('/', 1)[1]} {m[k]:.4g}" for k in ("train/reward", "train/kl", "train/loss") if k in m]
     if report.heldout_accuracy is not None:
@@ -128,23 +163,30 @@ def _fmt_eval(e: dict) -> str:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    store = open_run(args, create=False)
+    with stage_guard(store, "eval"):
+        return _eval(args, store)
+
+
+def _eval(args: argparse.Namespace, store) -> int:
     from ..cli import UserError
     from ..stages.evaluate import EvalConfig, EvalError, compare, evaluate, latest_pair
 
-    store = _open_store(args.run)
     task = store.load_task()
     try:
+        max_tokens = args.max_tokens or _run_config_eval_tokens(store) or EvalConfig().max_tokens
         config = EvalConfig(question_field=args.question_field, answer_field=args.answer_field, limit=args.limit,
-                            max_tokens=args.max_tokens, batch_size=args.batch_size,
+                            max_tokens=max_tokens, batch_size=args.batch_size,
                             skip_bad_lines=args.skip_bad_lines)
         eid = evaluate(store, task, args.model, args.benchmark, config)
+        overlap = _check_contamination(store, args.benchmark, args.question_field, args.answer_field)
     except EvalError as e:
         raise UserError(str(e)) from None
     this = next(e for e in store.evaluations() if e["id"] == eid)
     base, trained = latest_pair(store, args.benchmark)
     cmp = compare(store, base["id"], trained["id"]) if base and trained else None
     if args.json:
-        out = {"evaluation": this, "base": base, "trained": trained}
+        out = {"evaluation": this, "base": base, "trained": trained, "contamination": overlap.to_dict()}
         if cmp:
             out["comparison"] = {"n": cmp.n, "base_accuracy": cmp.base_accuracy,
                                  "trained_accuracy": cmp.trained_accuracy, "fixed": list(cmp.fixed),
@@ -158,5 +200,56 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"  trained  {_fmt_eval(trained)}   [{trained['model']}]")
         print(f"  on the {cmp.n} items both answered: {len(cmp.fixed)} fixed, {len(cmp.broken)} broken, "
               f"{cmp.both_right} right in both, {cmp.both_wrong} wrong in both")
+    print(f"contamination: {overlap.summary()}")
+    return 0
+
+
+def _run_config_eval_tokens(store) -> int | None:
+    rc = store.get_config("run_config")
+    ev = rc.get("evaluate") if isinstance(rc, dict) else None
+    v = ev.get("max_tokens") if isinstance(ev, dict) else None
+    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None
+
+
+def _check_contamination(store, benchmark, question_field: str = "question", answer_field: str = "answer", n=None):
+    from ..contamination import N, check_run
+
+    return check_run(store, benchmark, n=n or N, question_field=question_field, answer_field=answer_field)
+
+
+def cmd_contamination(args: argparse.Namespace) -> int:
+    from ..cli import UserError
+    from ..contamination import FLAG
+    from ..stages.evaluate import EvalError
+
+    store = open_run(args, create=False)
+    bench = args.benchmark
+    if bench is None:
+        rc = store.get_config("run_config")
+        bench = rc.get("benchmark") if isinstance(rc, dict) else None
+    if not bench:
+        raise UserError(f"run {store.name} has no benchmark in its config: give --benchmark FILE")
+    if args.n is not None and args.n < 1:
+        raise UserError(f"--n must be >= 1, got {args.n}")
+    try:
+        report = _check_contamination(store, bench, args.question_field, args.answer_field, n=args.n)
+    except (EvalError, ValueError) as e:
+        raise UserError(str(e)) from None
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+        return 0
+    print(report.summary())
+    for sid, lines in list(report.samples.items())[:20]:
+        print(f"  sample {sid}: benchmark line(s) {', '.join(map(str, lines))}")
+    if len(report.samples) > 20:
+        print(f"  ... and {len(report.samples) - 20} more (--json lists all)")
+    docs = {d["id"]: d["path"] for d in store.documents()}
+    for did, lines in report.documents.items():
+        print(f"  document {docs.get(did, did)}: benchmark line(s) {', '.join(map(str, lines[:10]))}"
+              + (" ..." if len(lines) > 10 else ""))
+    selected = [s.id for s in store.selection_samples() if FLAG in s.flags]
+    if selected:
+        print(f"the latest selection holds {len(selected)} flagged sample(s): run `synthrl select {store.name}` "
+              "again to leave them out of training")
     return 0
 

@@ -11,12 +11,16 @@ verified by majority vote like a generated sample, then measured. The pool
     parent_child_shifts(store)                   # did "harder" really get harder?
 
 Resumable: a parent that already has a rewrite (or a recorded rewrite failure)
-in the next round is not rewritten again; rewrites not yet verified or measured
-are picked up where they stopped.
+in the next round is not rewritten again; rewrites not yet verified are picked
+up where they stopped.
+
+A parent's direction comes from its measured greedy answer only. adapt() does not
+measure (a stage never calls another stage): when some parent has no greedy verdict
+from this student it refuses, naming the command that measures them; the pipeline
+and `synthrl adapt` measure what is missing first (`pipeline.adapt_round`) and the
+verified rewrites afterwards.
 """
 from __future__ import annotations
-
-import dataclasses
 
 import time
 from dataclasses import dataclass, field
@@ -26,7 +30,6 @@ from ..backends.base import ChatModel, GenerationParams
 # what the teacher must return for a rewrite: the {input, output} shape of a generated sample
 from ..prompts import REWRITE_SCHEMA as SAMPLE_SCHEMA
 from ..records import Sample
-from .measure import MeasureConfig, measure
 from .select import CANDIDATE_STATUSES, default_model_version
 
 Progress = Callable[[str], None]
@@ -59,6 +62,18 @@ class AdaptConfig:
             raise ValueError(f"adapt.temperature: must be >= 0, got {self.temperature!r}")
 
 
+class AdaptError(ValueError):
+    """Adaptation cannot start; the message names what to run first."""
+
+
+def missing_greedy(store, version: str, round: int) -> list[int]:
+    """Candidates of `round` without a greedy verdict from student `version` (unmeasured, or
+    measured with greedy off): their direction (harder/easier) is unknown until measured."""
+    rates = store.pass_rates(version)
+    return [s.id for s in store.samples(round=round, status=CANDIDATE_STATUSES)
+            if s.id not in rates or rates[s.id].greedy_correct is None]
+
+
 @dataclass(frozen=True)
 class AdaptReport:
     round: int
@@ -72,10 +87,14 @@ class AdaptReport:
     seconds: float
 
 
-def adapt(store, task, teacher: ChatModel, student: ChatModel, config: AdaptConfig, round: int = 0,
-          *, verify_config=None, measure_config: MeasureConfig | None = None,
-          progress: Progress | None = None, select_config=None) -> AdaptReport:
-    """Rewrite round `round`'s samples into round `round + 1`, verify and measure the rewrites."""
+def adapt(store, task, teacher: ChatModel, student: ChatModel | str, config: AdaptConfig, round: int = 0,
+          *, verify_config=None, progress: Progress | None = None) -> AdaptReport:
+    """Rewrite round `round`'s samples into round `round + 1` and verify the rewrites.
+
+    student: the student (or its version) whose greedy verdicts pick the direction; every
+    candidate parent must have one (see `missing_greedy`), else AdaptError names the command.
+    The rewrites are not measured here: `pipeline.adapt_round` measures them next.
+    """
     from ..parsing import parse_sample_json
     from ..prompts import rewrite_easier_messages, rewrite_harder_messages
     from .verify import VerifyConfig, verify_samples
@@ -83,19 +102,20 @@ def adapt(store, task, teacher: ChatModel, student: ChatModel, config: AdaptConf
     t0 = time.time()
     say = progress or (lambda msg: None)
     verify_config = verify_config or VerifyConfig()
-    measure_config = measure_config or MeasureConfig()
     child_round = round + 1
-    version = student.version or student.describe()
+    version = student if isinstance(student, str) else (student.version or student.describe())
 
-    # 1. parents need a greedy verdict from this student
+    # 1. parents need a greedy verdict from this student: unknown is not "unsolved"
     parents = store.samples(round=round, status=CANDIDATE_STATUSES)
+    missing = missing_greedy(store, version, round)
+    if missing:
+        shown = ",".join(map(str, missing[:20])) + (",..." if len(missing) > 20 else "")
+        raise AdaptError(
+            f"run {store.name}: {len(missing)} round-{round} samples have no greedy answer from student "
+            f"{version} (ids {shown}), so whether to rewrite them harder or easier is unknown; measure them "
+            f"first: `synthrl measure {store.name} --samples {','.join(map(str, missing))}` "
+            f"(or run `synthrl adapt {store.name}`, which measures them)")
     rates = store.pass_rates(version)
-    unmeasured = [s.id for s in parents if s.id not in rates or rates[s.id].greedy_correct is None]
-    if unmeasured:
-        cfg = measure_config if measure_config.greedy else dataclasses.replace(measure_config, greedy=True)
-        measure(store, task, student, cfg, sample_ids=unmeasured, progress=progress, remeasure=False,
-                select_config=select_config)
-        rates = store.pass_rates(version)
 
     # 2. skip parents already rewritten (or whose rewrite failed) in this round: resume
     done = {r[0] for r in store.query("SELECT parent_id FROM samples WHERE round=? AND parent_id IS NOT NULL",
@@ -151,22 +171,15 @@ def adapt(store, task, teacher: ChatModel, student: ChatModel, config: AdaptConf
     verified = [s for s in kids if s.status in CANDIDATE_STATUSES]
     dropped = sum(1 for s in kids if s.status == "dropped")
 
-    # 5. measure the verified rewrites (skips those already measured)
-    rep = measure(store, task, student, measure_config, sample_ids=[s.id for s in verified], progress=progress,
-                  remeasure=False, select_config=select_config)
-
     seconds = time.time() - t0
     report = AdaptReport(child_round, len(parents), made["harder"], made["easier"], failures, len(verified),
-                         dropped, rep.measured, seconds)
-    share = learnable_share(store, model_version=version)
+                         dropped, 0, seconds)
     store.log("adapt", f"round {child_round}: {made['harder']} harder, {made['easier']} easier, {failures} "
               f"unparseable, {len(verified)} verified, {dropped} dropped",
               **{"adapt/harder": made["harder"], "adapt/easier": made["easier"], "adapt/parse_failures": failures,
-                 "adapt/verified": len(verified), "adapt/dropped": dropped, "adapt/learnable_share": share,
-                 "round": child_round})
+                 "adapt/verified": len(verified), "adapt/dropped": dropped, "round": child_round})
     store.set_progress("adapt", len(jobs), len(jobs), "done", f"round {child_round} done")
-    say(f"adapt round {child_round}: done: {len(verified)} verified rewrites; "
-        f"{share:.0%} of the pool is now in the learnable band")
+    say(f"adapt round {child_round}: done: {len(verified)} verified rewrites")
     return report
 
 

@@ -2,7 +2,8 @@
 
 A benchmark is a JSONL file, one object per line, with a question and an answer field
 (names configurable). Every item is stored with the completion and the extracted answer,
-so base and trained models can be compared item by item.
+so base and trained models can be compared item by item. An evaluation is keyed by
+(model, selection the model was trained on, benchmark).
 
     eid = evaluate(store, task, "base", "assets/benchmarks/demo_addition.jsonl", EvalConfig(limit=20))
     store.evaluations()[-1]["accuracy"]
@@ -176,7 +177,9 @@ def evaluate(store: RunStore, task: Any, model: Any, benchmark_path: str | os.Pa
         store.set_progress("eval", len(rows), len(items), "running")
     k = sum(1 for r in rows if r["correct"])
     ci = wilson_interval(k, len(rows))
-    eid = store.add_evaluation(label, str(Path(benchmark_path).resolve()), rows, ci)
+    # keyed by (model, selection, benchmark): a trained model carries the selection it was trained on
+    selection_id = None if label in ("base", "bundled") else store.model_selection(label)
+    eid = store.add_evaluation(label, str(Path(benchmark_path).resolve()), rows, ci, selection_id=selection_id)
     store.set_progress("eval", len(rows), len(items), "done", f"accuracy {k}/{len(rows)}")
     store.log("eval", f"{label}: accuracy {k}/{len(rows)} = {k / len(rows):.3f} "
                       f"(95% CI {ci[0]:.3f}-{ci[1]:.3f}) on {Path(benchmark_path).name}", eval_id=eid)

@@ -14,9 +14,14 @@
 Requests run concurrently in a bounded thread pool. An interrupted run resumes:
 a second call continues up to N pending-or-verified generated samples without
 redoing finished ones. Unparseable replies and teacher failures are recorded in
-the store's failures (with the raw text) and the run goes on.
+the store's failures (with the raw text) and the run goes on, until
+`max_failures_in_a_row` attempts in a row gave no sample: then it stops with a
+GenerationError naming the cause (a dead teacher is not called for ever).
 
-    report = generate(store, task, teacher, GenerateConfig(n=50, votes=16))
+    report = generate(store, task, teacher, GenerateConfig(n=50), verify_config=VerifyConfig(votes=16))
+
+How many votes, their agreement threshold and review flag are verify.* settings (VerifyConfig),
+one place each; GenerateConfig has no copy of them.
 """
 from __future__ import annotations
 
@@ -55,9 +60,8 @@ class GenerateConfig:
     """How the teacher writes the initial samples (round 0)."""
 
     n: int = _help("samples to generate (pending or verified; paper: 500)", 50)
-    votes: int = _help("teacher votes per sample for verification (paper: 16); 0 = no extra votes", 16)
     concurrency: int = _help("teacher requests in flight at once", 8)
-    temperature: float = _help("teacher temperature for generation and votes (paper: 0.7)", 0.7)
+    temperature: float = _help("teacher temperature for generation (paper: 0.7; votes: verify.temperature)", 0.7)
     max_tokens: int = _help("longest teacher reply, in tokens", 1024)
     dedup_threshold: float | None = _help("drop a question whose MiniLM cosine similarity to an earlier one is "
                                           "above this (empty = keep near-duplicates)", 0.92)
@@ -65,10 +69,10 @@ class GenerateConfig:
     seed: int | None = _help("base sampling seed (each request gets seed + its number)", None)
     keywords: list[str] | None = _help("retrieval keywords; overrides the teacher's and the task's", None)
     retrieval_mode: str = _help("passage retrieval: bm25, dense or hybrid (fusion of both)", "hybrid")
-    min_agreement: float | None = _help("drop samples whose majority has a smaller share (paper: none)", None)
-    review_below: float | None = _help("flag samples below this agreement for review", 0.5)
     junk_retries: int = _help("extra tries when the teacher's reply cannot be parsed", 2)
     max_attempts: int | None = _help("give up after this many generation requests (default 3*n + 10)", None)
+    max_failures_in_a_row: int = _help("stop when this many generation requests in a row give no usable sample "
+                                       "(teacher errors or unreadable replies): the teacher is down or unfit", 10)
     json_schema: bool = _help("send a JSON schema so backends can constrain the teacher's output", True)
 
     def __post_init__(self):
@@ -79,8 +83,8 @@ class GenerateConfig:
 
         for name in ("n", "concurrency", "max_tokens", "passage_chars"):
             pos_int(name)
-        pos_int("votes", 0)
         pos_int("junk_retries", 0)
+        pos_int("max_failures_in_a_row")
         if self.max_attempts is not None:
             pos_int("max_attempts")
         if not isinstance(self.temperature, (int, float)) or self.temperature < 0:
@@ -96,10 +100,6 @@ class GenerateConfig:
             if not isinstance(self.keywords, (list, tuple)) or not all(isinstance(k, str) for k in self.keywords):
                 raise ValueError(f"generate.keywords: must be a list of strings, got {self.keywords!r}")
             self.keywords = [k.strip() for k in self.keywords if k.strip()] or None
-        for name in ("min_agreement", "review_below"):
-            v = getattr(self, name)
-            if v is not None and (not isinstance(v, (int, float)) or not 0 <= v <= 1):
-                raise ValueError(f"generate.{name}: must be a share between 0 and 1 (or empty), got {v!r}")
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
             raise ValueError(f"generate.seed: must be an integer or empty, got {self.seed!r}")
 
@@ -162,7 +162,8 @@ def _ask_json(store, teacher, messages, schema, required, what: str, config: Gen
                               seed=config.seed, json_schema=schema if config.json_schema else None)
     for _ in range(1 + config.junk_retries):
         try:
-            text = teacher.chat([messages], params)[0][0].text
+            comps = teacher.chat([messages], params)[0]
+            text = comps[0].text if comps else ""
         except BackendError as e:
             raise GenerationError(f"the teacher ({teacher.describe()}) could not be reached while asking for the "
                                   f"{what}: {e}") from e
@@ -194,7 +195,8 @@ def resolve_keywords(store, task, teacher: ChatModel, config: GenerateConfig) ->
     elif store.get_config("keywords"):
         return list(store.get_config("keywords")), store.get_config("keywords_source", "stored")
     else:
-        obj = _ask_json(store, teacher, keywords_messages(task), KEYWORDS_SCHEMA, ("domain",), "keywords", config)
+        obj = _ask_json(store, teacher, keywords_messages(task, task.demos[:MAX_DEMOS]), KEYWORDS_SCHEMA,
+                        ("domain",), "keywords", config)
         syn = obj.get("synonyms") if obj else None
         syn = syn if isinstance(syn, list) else [syn] if isinstance(syn, str) else []
         kws = _clean_keywords([obj.get("domain", ""), *syn]) if obj else []
@@ -321,6 +323,20 @@ class DedupIndex:
 
 
 # -- the stage ----------------------------------------------------------------------------------------
+def _streak_message(teacher: ChatModel, streak: Counter, last: str, have: int, config: GenerateConfig) -> str:
+    """Why generation stopped after failures in a row, and what to do about it."""
+    names = {"teacher": "teacher errors", "parse": "unusable replies", "verify": "failed verifications"}
+    counts = ", ".join(f"{n} {names[k]}" for k, n in streak.most_common())
+    if streak["parse"] >= max(streak["teacher"], streak["verify"]):
+        fix = ("the teacher's replies could not be read as an {input, output} JSON sample (the raw replies are "
+               "kept in the run's failures): use a stronger teacher or a larger max_tokens")
+    else:
+        fix = f"check that the teacher ({teacher.describe()}) is running and reachable"
+    return (f"generation stopped: {sum(streak.values())} generation attempts in a row gave no usable sample ({counts}); "
+            f"last: {last[:300]}. The run holds {have} of {config.n} samples; {fix}, then run generate again "
+            "to continue.")
+
+
 def _counted(store) -> list[Sample]:
     return store.samples(round=0, origin="generated", status=COUNTED_STATUSES)
 
@@ -332,17 +348,41 @@ def generate(store, task, teacher: ChatModel, config: GenerateConfig | None = No
 
     progress(done, total) is called after each sample; `bundled` (default: detected from the
     teacher) adds the honest note that the bundled teacher only demonstrates the workflow.
+    The stage's progress record always ends in done, failed (target not met, teacher down; the
+    message says why) or cancelled (Ctrl-C / stop). GenerationError when it cannot go on.
     """
+    config = config or GenerateConfig()
+    try:
+        return _generate(store, task, teacher, config, progress, verify_config, bundled)
+    except BaseException as e:
+        _record_end(store, config, e)
+        raise
+
+
+def _record_end(store, config: GenerateConfig, e: BaseException) -> None:
+    """Progress and an event for a generation that stopped early; finished samples stay."""
+    state = "cancelled" if isinstance(e, KeyboardInterrupt) else "failed"
+    why = str(e) or type(e).__name__
+    if not isinstance(e, (GenerationError, KeyboardInterrupt)):
+        why = f"{type(e).__name__}: {why}"
+    try:
+        have = len(_counted(store))
+        store.set_progress(STAGE, min(have, config.n), config.n, state, why[:300])
+        store.log(STAGE, f"generation {state}: {why}; finished samples are kept",
+                  level="error" if state == "failed" else "warning")
+    except Exception:  # noqa: BLE001 - the store itself may be what failed; the original error matters
+        pass
+
+
+def _generate(store, task, teacher: ChatModel, config: GenerateConfig, progress: Progress | None,
+              verify_config: VerifyConfig | None, bundled: bool | None) -> GenerateReport:
     from ..parsing import parse_sample_json
     from ..prompts import SAMPLE_SCHEMA, generation_messages
 
-    config = config or GenerateConfig()
     t0 = time.time()
     if store.get_config("task") is None:
         store.save_task(task)
-    vcfg = verify_config or VerifyConfig(votes=config.votes, temperature=config.temperature,
-                                         max_tokens=min(config.max_tokens, 1024), min_agreement=config.min_agreement,
-                                         review_below=config.review_below, concurrency=config.concurrency)
+    vcfg = verify_config or VerifyConfig(concurrency=config.concurrency)
     report = GenerateReport(requested=config.n)
     if bundled if bundled is not None else is_bundled_teacher(teacher):
         store.log(STAGE, bundled_teacher_note(), level="warning")
@@ -394,7 +434,8 @@ def generate(store, task, teacher: ChatModel, config: GenerateConfig | None = No
     lock = threading.Lock()
     state = {"replies": 0, "unreachable": 0, "first_error": None}
 
-    def attempt(idx: int) -> tuple[str, Sample | None]:
+    def attempt(idx: int) -> tuple[str, Sample | None, str | None]:
+        """(kind, the sample written, why no sample); kind: ok, parse, duplicate or teacher."""
         passage = pool.take()
         text_passage = passage.text[:config.passage_chars] if passage else None
         msgs = generation_messages(task, text_passage, pattern, demos)
@@ -411,7 +452,7 @@ def generate(store, task, teacher: ChatModel, config: GenerateConfig | None = No
                     state["unreachable"] += 1
                     state["first_error"] = state["first_error"] or e
                 store.add_failure(STAGE, "teacher", f"generation request {idx}: {e}", round=0)
-                return "teacher", None
+                return "teacher", None, str(e)
             with lock:
                 state["replies"] += 1
             text = comps[0].text if comps else ""
@@ -422,25 +463,28 @@ def generate(store, task, teacher: ChatModel, config: GenerateConfig | None = No
                               raw=text, round=0)
         if obj is None:
             pool.give_back(passage, used=False)
-            return "parse", None
+            return "parse", None, reason
         ok, sim, near = dedup.claim(obj["input"])
         if not ok:
             pool.give_back(passage, used=True)
             store.add_failure(STAGE, "duplicate", f"near-duplicate (cosine {sim:.3f} > {config.dedup_threshold}) "
                               f"of: {near[:200]}", raw=obj["input"], round=0)
-            return "duplicate", None
+            return "duplicate", None, None
         sid = store.add_sample(Sample(None, question=obj["input"], answer=obj["output"], round=0,
                                       origin="generated", passage_id=passage.chunk_id if passage else None,
                                       status="pending"))
         pool.give_back(passage, used=True)
         done = verify_samples(store, task, teacher, [sid], VerifyConfig(**{**asdict(vcfg), "concurrency": 1}),
                               stage=STAGE)
-        return "ok", done[0] if done else store.sample(sid)
+        return "ok", done[0] if done else store.sample(sid), None
 
     # "Unreachable" = every request of the first batch failed (at least 3, so one unlucky error is not fatal).
     first_batch = min(max(config.concurrency, 3), max_attempts)
     submitted = 0
     running: set[Future] = set()
+    # Attempts in a row that gave no usable sample: a dead or unfit teacher stops the stage.
+    streak: Counter = Counter()
+    last_failure = ""
     ex = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="synthrl-generate")
     try:
         while True:
@@ -453,8 +497,16 @@ def generate(store, task, teacher: ChatModel, config: GenerateConfig | None = No
                 break
             finished, running = wait(running, return_when=FIRST_COMPLETED)
             for fut in finished:
-                kind, sample = fut.result()  # re-raises KeyboardInterrupt and bugs
+                kind, sample, why = fut.result()  # re-raises KeyboardInterrupt and bugs
                 report.attempts += 1
+                if kind == "ok" and sample.status == "pending" and sample.error:
+                    streak["verify"] += 1  # written, but the teacher failed its votes
+                    last_failure = sample.error
+                elif kind in ("parse", "teacher"):
+                    streak[kind] += 1
+                    last_failure = f"{'unusable reply' if kind == 'parse' else 'teacher error'}: {why}"
+                else:
+                    streak.clear()  # a sample (or a duplicate): the teacher works
                 if kind == "ok":
                     report.written += 1
                     report.sample_ids.append(sample.id)
@@ -473,25 +525,23 @@ def generate(store, task, teacher: ChatModel, config: GenerateConfig | None = No
                 raise GenerationError(f"the teacher ({teacher.describe()}) could not be reached: every request "
                                       f"of the first batch failed ({state['first_error']}). Check the teacher's "
                                       "URL, model name and API key, then run generate again to resume.")
+            if sum(streak.values()) >= config.max_failures_in_a_row and have < config.n:
+                raise GenerationError(_streak_message(teacher, streak, last_failure, have, config))
             store.set_progress(STAGE, min(have, config.n), config.n, "running", f"{have} of {config.n} samples")
             if progress:
                 progress(min(have, config.n), config.n)
-    except BaseException as e:
+    except BaseException:
         for f in running:
             f.cancel()
         ex.shutdown(wait=True, cancel_futures=True)
-        state_name = "failed" if isinstance(e, GenerationError) else "interrupted"
-        store.set_progress(STAGE, min(have, config.n), config.n, state_name, str(e)[:300] or type(e).__name__)
-        store.log(STAGE, f"generation {state_name}: {e or type(e).__name__}; finished samples are kept",
-                  level="error" if state_name == "failed" else "warning")
-        raise
+        raise  # generate() records the end (failed / cancelled)
     ex.shutdown(wait=True)
     report.seconds = time.time() - t0
     report.total = have
-    final = "done" if have >= config.n else "incomplete"
+    final = "done" if have >= config.n else "failed"
     msg = report.summary()
-    if final == "incomplete":
-        msg += f" (stopped after {submitted} requests; run again to continue)"
+    if final == "failed":
+        msg += f" (target not met: stopped after {submitted} requests, the limit; run again to continue)"
     store.set_progress(STAGE, min(have, config.n), config.n, final, msg)
     store.log(STAGE, msg, level="info" if final == "done" else "warning", **{
         k: v for k, v in asdict(report).items() if k not in ("sample_ids", "pattern")})

@@ -12,6 +12,9 @@ on the same samples keeps its own record.
 
 Resumable: already-measured samples are skipped; a sample interrupted half-way
 has no pass rate yet, so its partial attempts are replaced when it is redone.
+An edited sample has lost its pass rates (`RunStore.edit_sample`), so the next
+`measure` measures it again; storing its new pass rate clears "needs re-measure".
+The first student version measured is recorded as the run's base student.
 """
 from __future__ import annotations
 
@@ -145,6 +148,11 @@ def measure(store, task, student: ChatModel, config: MeasureConfig, sample_ids: 
     store.log("measure", f"measuring {total} samples with {version}", rollouts=config.rollouts,
               sequential=config.sequential, skipped=skipped)
     store.set_progress("measure", 0, total, "running", f"measuring {total} samples")
+    # the first student measured is the run's base: selection ranks by its pass rates by default
+    base = store.record_base_student_version(version)
+    if base != version:
+        store.log("measure", f"measuring {version}; the run's base student stays {base} "
+                  "(selection uses its pass rates unless --model-version says otherwise)")
 
     runner = _Runner(store, task, student, config, version)
     if config.sequential:

@@ -14,6 +14,8 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Mapping
 
+from ..store import NEEDS_REMEASURE
+
 RULES = ("paper", "band", "top", "easy", "hard", "all")
 CANDIDATE_STATUSES = ("verified", "accepted")
 SUSPECT_FLAG = "suspect_label"
@@ -38,8 +40,10 @@ class SelectConfig:
                                 "(what the paper's code does)", False)
     suspect_agreement: float = _help("flag 'suspect_label' on samples the student never solves whose "
                                      "teacher agreement is below this (too hard, or a wrong label?)", 0.5)
-    model_version: str | None = _help("whose pass rates to use; default: the student version measured "
-                                      "on the most samples", None)
+    model_version: str | None = _help("whose pass rates to use; default: the run's base student (the "
+                                      "version it measured first)", None)
+    exclude_contaminated: bool = _help("leave out samples flagged 'contaminated' (they repeat a benchmark "
+                                       "question; see synthrl contamination)", True)
 
     def __post_init__(self):
         if self.rule not in RULES:
@@ -108,10 +112,12 @@ def suspect_ids(pass_rates: Mapping[int, float], agreements: Mapping[int, float 
 
 # -- the stage ------------------------------------------------------------------------------
 def default_model_version(store) -> str | None:
-    """The student version measured on the most samples (latest on ties)."""
-    rows = store.query("SELECT model_version, count(*) AS n, max(at) AS at FROM pass_rates"
-                       " GROUP BY model_version ORDER BY n DESC, at DESC LIMIT 1")
-    return rows[0]["model_version"] if rows else None
+    """The run's base student version: the one it measured first (recorded by measure).
+
+    Never "the version measured on the most samples": after a trained checkpoint is measured
+    on every sample, that would rank the pool by the trained model instead of the student.
+    """
+    return store.base_student_version()
 
 
 @dataclass(frozen=True)
@@ -138,9 +144,19 @@ def select_report(store, config: SelectConfig, progress=None, reuse: bool = Fals
     if version is None:
         raise ValueError(f"run {store.name} has no measured pass rates yet: run `synthrl measure {store.name}` first")
     rates = store.pass_rates(version)
+    if not rates:
+        known = sorted({r[0] for r in store.query("SELECT DISTINCT model_version FROM pass_rates")})
+        raise ValueError(f"run {store.name} has no pass rates for student version {version!r}; measured "
+                         f"versions: {', '.join(known) or 'none'} (choose one with --model-version)")
     candidates = store.samples(status=CANDIDATE_STATUSES)
+    if config.exclude_contaminated:
+        from ..contamination import FLAG as CONTAMINATED
+
+        candidates = [s for s in candidates if CONTAMINATED not in s.flags]
     measured = {s.id: rates[s.id].rate for s in candidates if s.id in rates}
     unmeasured = len(candidates) - len(measured)
+    # edited samples lost their old pass rates: they wait for `synthrl measure`, never reuse the old rate
+    stale = sum(1 for s in candidates if s.id not in rates and NEEDS_REMEASURE in s.flags)
 
     # flag (and unflag) suspect labels, so the expert sees them in the sample table
     agreements = {s.id: s.agreement for s in candidates}
@@ -173,6 +189,8 @@ def select_report(store, config: SelectConfig, progress=None, reuse: bool = Fals
                      "select/mean_pass_rate": report.mean_pass_rate, "selection_id": sel_id})
     if progress:
         note = f" ({unmeasured} candidates not measured yet)" if unmeasured else ""
+        if stale:
+            note += f"; {stale} edited samples need re-measuring: `synthrl measure {store.name}`"
         progress(f"select: {'kept' if reused else 'stored'} selection {sel_id} ({name}): {len(ids)} of "
                  f"{len(measured)} samples, mean pass rate {report.mean_pass_rate:.2f}, "
                  f"{len(suspects)} suspect labels{note}")

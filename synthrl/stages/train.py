@@ -3,12 +3,16 @@
 The reward is the task's own answer checker (`scoring.make_reward`), applied to the
 completion only, so text in the prompt can never earn reward. Everything the trainer
 logs lands in the run store as `train/...` metrics, with a few sample rollouts and the
-step progress; checkpoints go to `<run>/checkpoints/checkpoint-N`, the final model to
-`<run>/checkpoints/final`. SIGTERM (the UI's Stop) saves a checkpoint and returns;
-`resume=True` continues from the newest complete checkpoint (by step number).
+step progress. A model belongs to the selection it was trained on: checkpoints go to
+`<run>/checkpoints/selection-<id>/checkpoint-N`, the final model to
+`<run>/checkpoints/selection-<id>/final`, and the store records which selection each
+model was trained on, so a different selection trains a new model instead of reusing
+the old one. Samples rejected after the selection was made are left out. SIGTERM (the
+UI's Stop) saves a checkpoint and returns; `resume=True` continues from the newest
+complete checkpoint (by step number) of that selection's folder.
 
     report = train(RunStore.open("demo"), TrainConfig.profile("tiny"))
-    report.final_model   # '<run>/checkpoints/final'
+    report.final_model   # '<run>/checkpoints/selection-1/final'
 
 The same function runs under `accelerate launch` (ddp / zero2 / zero3 configs in
 assets/accelerate); only the main process writes to the store.
@@ -44,6 +48,7 @@ FINAL_DIR = "final"
 ROLLOUTS_PER_LOG = 4
 # Held-out greedy accuracy never uses more items than this (it runs inside training).
 HELDOUT_MAX = 64
+HELDOUT_FROM = ("selection", "unselected")
 
 
 class TrainError(ValueError):
@@ -76,6 +81,9 @@ class TrainConfig:
     save_steps: int = 50
     eval_every: int = 50                 # held-out greedy accuracy every N steps (0: only at the end)
     heldout_fraction: float = 0.1        # of the selection, kept out of training for train/heldout_accuracy
+    # where train/heldout_accuracy items come from: "selection" (heldout_fraction of it, not trained on) or
+    # "unselected" (verified samples outside the selection; every selected sample is trained on: the paper)
+    heldout_from: str = "selection"
     model: str | None = None             # None: the run's student ("bundled" if none); else "bundled", folder or id
     use_vllm: bool = False
     vllm_mode: str = "colocate"          # colocate | server (GRPO only)
@@ -114,6 +122,8 @@ class TrainConfig:
             p.append(f"eval_every must be >= 0, got {self.eval_every}")
         if not 0 <= self.heldout_fraction < 1:
             p.append(f"heldout_fraction must be in [0, 1), got {self.heldout_fraction}")
+        if self.heldout_from not in HELDOUT_FROM:
+            p.append(f"heldout_from must be one of {', '.join(HELDOUT_FROM)}, got {self.heldout_from!r}")
         if self.algo == "grpo" and self.num_generations >= 1 and \
                 (self.per_device_batch * self.grad_accum) % self.num_generations:
             p.append(f"per_device_batch x grad_accum ({self.per_device_batch} x {self.grad_accum}) must be divisible "
@@ -129,7 +139,8 @@ class TrainConfig:
     def profile(cls, name: str, **overrides: Any) -> "TrainConfig":
         """'paper': the paper's settings. 'tiny': a few steps that finish on 2 CPU cores."""
         profiles = {
-            "paper": {},
+            # KL coefficient as the paper's text (its published code: 0.001); all M selected samples trained on
+            "paper": {"beta": 0.01, "heldout_from": "unselected"},
             "tiny": dict(learning_rate=5e-6, num_generations=4, temperature=1.0, top_p=1.0, beta=0.001,
                          max_prompt_length=512, max_completion_length=16, epochs=1.0, max_steps=3,
                          per_device_batch=8, grad_accum=1, save_steps=2, eval_every=0, heldout_fraction=0.2,
@@ -184,7 +195,8 @@ class TrainConfig:
 _FIELD_TYPES = {"algo": str, "learning_rate": float, "num_generations": int, "temperature": float, "top_p": float,
                 "beta": float, "max_prompt_length": int, "max_completion_length": int, "epochs": float,
                 "max_steps": int, "per_device_batch": int, "grad_accum": int, "lora": bool, "lora_r": int,
-                "seed": int, "save_steps": int, "eval_every": int, "heldout_fraction": float, "model": str,
+                "seed": int, "save_steps": int, "eval_every": int, "heldout_fraction": float,
+                "heldout_from": str, "model": str,
                 "use_vllm": bool, "vllm_mode": str, "ppo_epochs": int}
 
 
@@ -225,11 +237,31 @@ class TrainReport:
     seconds: float = 0.0
     callback_seconds: float = 0.0         # time spent writing to the store (the callback)
     generated_tokens: int = 0
+    selection_id: int | None = None       # the selection trained on
+    left_out_rejected: int = 0            # selected samples rejected (or otherwise no longer candidates) since
 
 
 # -- checkpoints ---------------------------------------------------------------------------
-def checkpoints_dir(store: RunStore) -> Path:
-    return store.dir / "checkpoints"
+def checkpoints_dir(store: RunStore, selection_id: int | None = None) -> Path:
+    """Where training on `selection_id` writes its checkpoints and final model (None: the root folder)."""
+    root = store.dir / "checkpoints"
+    return root if selection_id is None else root / f"selection-{selection_id}"
+
+
+def resolve_selection(store: RunStore, selection_id: int | None = None) -> int:
+    """The selection to train on: the given one (checked), else the run's latest."""
+    if selection_id is None:
+        latest = store.latest_selection()
+        if latest is None:
+            raise TrainError(f"run {store.name} has no selected samples to train on (no selection yet): "
+                             f"run `synthrl select {store.name}` "
+                             "(after generate, verify and measure) first")
+        return latest["id"]
+    if store.selection(selection_id) is None:
+        ids = [d["id"] for d in store.selections()]
+        raise TrainError(f"run {store.name} has no selection {selection_id} (selections: "
+                         f"{', '.join(map(str, ids)) or 'none'})")
+    return selection_id
 
 
 def list_checkpoints(folder: str | os.PathLike) -> list[tuple[int, Path]]:
@@ -255,8 +287,12 @@ def latest_model(store: RunStore) -> str | None:
     p = store.get_config("latest_model")
     if p and Path(p).exists():
         return p
-    ck = latest_checkpoint(checkpoints_dir(store))
-    return str(ck) if ck else None
+    folders = [checkpoints_dir(store, d["id"]) for d in reversed(store.selections())] + [checkpoints_dir(store)]
+    for folder in folders:
+        ck = latest_checkpoint(folder)
+        if ck:
+            return str(ck)
+    return None
 
 
 def base_model(store: RunStore, override: str | None = None) -> str:
@@ -289,6 +325,8 @@ class _Plan:
     skipped_too_long: int
     world_size: int
     is_main: bool
+    selection_id: int | None = None
+    left_out_rejected: int = 0
 
 
 def _reference(s: Sample) -> str:
@@ -309,14 +347,21 @@ def _student_loads(path: str) -> Any:
     return tok
 
 
-def prepare(store: RunStore, config: TrainConfig) -> _Plan:
+def prepare(store: RunStore, config: TrainConfig, selection_id: int | None = None) -> _Plan:
     """Every check that can fail, before any compute: settings, task, selection, student, vllm."""
+    from .select import CANDIDATE_STATUSES
+
     config.__post_init__()
     task = store.load_task()
-    samples = [s for s in store.selection_samples() if s.question and _reference(s)]
+    selection_id = resolve_selection(store, selection_id)
+    selected = store.selection_samples(selection_id)
+    # the expert may reject a sample after it was selected: it is never trained on
+    samples = [s for s in selected if s.status in CANDIDATE_STATUSES and s.question and _reference(s)]
+    rejected = sum(1 for s in selected if s.status not in CANDIDATE_STATUSES)
     if not samples:
-        raise TrainError(f"run {store.name} has no selected samples to train on: run `synthrl select {store.name}` "
-                         "(after generate, verify and measure) first")
+        raise TrainError(f"run {store.name} has no selected samples to train on in selection {selection_id}"
+                         + (f" ({rejected} were rejected after selection)" if rejected else "")
+                         + f": run `synthrl select {store.name}` (after generate, verify and measure) first")
     if config.use_vllm:
         if importlib.util.find_spec("vllm") is None:
             raise TrainError("use_vllm is set but vllm is not installed: pip install 'synthrl[vllm]' on a machine "
@@ -348,11 +393,22 @@ def prepare(store: RunStore, config: TrainConfig) -> _Plan:
         raise TrainError(f"all {len(samples)} selected prompts are longer than max_prompt_length="
                          f"{config.max_prompt_length} tokens; raise max_prompt_length")
 
-    # The held-out slice: a deterministic (seeded) part of the selection, never trained on.
+    # The held-out slice: a deterministic (seeded) part of the selection, never trained on;
+    # or (heldout_from="unselected", the paper) verified samples outside the selection, so all M train.
     order = sorted(kept, key=lambda s: s.id or 0)
     random.Random(config.seed).shuffle(order)
-    n_held = min(int(round(len(order) * config.heldout_fraction)), HELDOUT_MAX, len(order) - 1)
-    heldout, train_set = order[:n_held], order[n_held:]
+    if config.heldout_from == "unselected":
+        from ..contamination import FLAG as CONTAMINATED
+
+        chosen = {s.id for s in selected}
+        outside = sorted((s for s in store.samples(status=CANDIDATE_STATUSES)
+                          if s.id not in chosen and s.question and _reference(s)
+                          and CONTAMINATED not in s.flags), key=lambda s: s.id or 0)
+        random.Random(config.seed).shuffle(outside)
+        heldout, train_set = outside[:HELDOUT_MAX], order
+    else:
+        n_held = min(int(round(len(order) * config.heldout_fraction)), HELDOUT_MAX, len(order) - 1)
+        heldout, train_set = order[:n_held], order[n_held:]
 
     from accelerate import PartialState
 
@@ -370,7 +426,8 @@ def prepare(store: RunStore, config: TrainConfig) -> _Plan:
                          f"{state.num_processes} process(es) / num_generations {config.num_generations}) but only "
                          f"{len(train_set)} selected prompts are left for training ({len(heldout)} held out): "
                          "select more samples or lower per_device_batch")
-    return _Plan(task, model_path, tok, train_set, heldout, too_long, state.num_processes, state.is_main_process)
+    return _Plan(task, model_path, tok, train_set, heldout, too_long, state.num_processes, state.is_main_process,
+                 selection_id, rejected)
 
 
 # -- held-out greedy accuracy --------------------------------------------------------------------
@@ -596,16 +653,16 @@ def _lora_config(config: TrainConfig):
 
 
 def train(store: RunStore, config: TrainConfig, stop_event: threading.Event | None = None, resume: bool = False,
-          reward_fn: Callable | None = None) -> TrainReport:
-    """Train the run's student on its latest selection; returns when done or stopped.
+          reward_fn: Callable | None = None, selection_id: int | None = None) -> TrainReport:
+    """Train the run's student on a selection (default: the latest); returns when done or stopped.
 
     stop_event: set it (or send SIGTERM) to save a checkpoint and return early.
-    resume: continue from the newest complete checkpoint in <run>/checkpoints.
+    resume: continue from the newest complete checkpoint in <run>/checkpoints/selection-<id>.
     reward_fn: the reward to use instead of `scoring.make_reward(task)` (tests).
     """
     t0 = time.time()
-    plan = prepare(store, config)
-    out_dir = checkpoints_dir(store)
+    plan = prepare(store, config, selection_id)
+    out_dir = checkpoints_dir(store, plan.selection_id)
     resume_from = latest_checkpoint(out_dir) if resume else None
     if plan.is_main:
         _make_room(store, out_dir, resume_from)
@@ -613,12 +670,17 @@ def train(store: RunStore, config: TrainConfig, stop_event: threading.Event | No
         store.set_config("base_model", plan.model_path)
         store.set_config("train_config", config.to_dict())
         store.set_config("train_heldout_ids", [s.id for s in plan.heldout])
+        store.set_config("train_selection", plan.selection_id)
+        if plan.left_out_rejected:
+            store.log("train", f"left out {plan.left_out_rejected} samples of selection {plan.selection_id} that "
+                               "were rejected after it was made", "warning")
         if resume and resume_from is None:
             store.log("train", "--resume: no complete checkpoint yet, starting from the base model", "warning")
         if plan.skipped_too_long:
             store.log("train", f"left out {plan.skipped_too_long} selected samples whose prompt is longer than "
                                f"max_prompt_length={config.max_prompt_length}", "warning")
-        store.log("train", f"{config.algo}: {len(plan.train)} training prompts, {len(plan.heldout)} held out, "
+        store.log("train", f"{config.algo} on selection {plan.selection_id}: {len(plan.train)} training prompts, "
+                           f"{len(plan.heldout)} held out, "
                            f"student {plan.model_path}, {plan.world_size} process(es)"
                            + (f", resuming from {resume_from.name}" if resume_from else ""))
     recorder = RewardRecorder(plan.task, reward_fn)
@@ -662,6 +724,7 @@ def train(store: RunStore, config: TrainConfig, stop_event: threading.Event | No
     if plan.is_main:
         if final:
             store.set_config("latest_model", str(final))
+            store.add_trained_model(str(final), plan.selection_id, algo=config.algo, steps=step)
         state = "stopped" if callback.stopped else "done"
         store.set_progress("train", step, max_steps, state,
                            f"stopped at step {step}; resume with --resume" if callback.stopped else "finished")
@@ -673,7 +736,8 @@ def train(store: RunStore, config: TrainConfig, stop_event: threading.Event | No
         checkpoint=str(ck) if ck else None, train_samples=len(plan.train), heldout_samples=len(plan.heldout),
         skipped_too_long=plan.skipped_too_long, last_metrics=dict(callback.last_metrics),
         heldout_accuracy=callback.heldout_accuracy, seconds=time.time() - t0, callback_seconds=callback.seconds,
-        generated_tokens=recorder.generated_tokens,
+        generated_tokens=recorder.generated_tokens, selection_id=plan.selection_id,
+        left_out_rejected=plan.left_out_rejected,
     )
 
 
@@ -704,6 +768,12 @@ def _make_room(store: RunStore, out_dir: Path, resume_from: Path | None) -> None
         latest = store.get_config("latest_model")
         if latest and Path(latest).parent == out_dir:
             store.set_config("latest_model", str(dest / Path(latest).name))
+        # the recorded models follow their folders
+        moved = {str(out_dir / p.name): str(dest / p.name) for p in old}
+        models = store.trained_models()
+        if any(m.get("path") in moved for m in models):
+            store.set_config("trained_models", [{**m, "path": moved.get(m.get("path"), m.get("path"))}
+                                                for m in models])
     store.execute("UPDATE metrics SET tag=? WHERE tag='' AND key LIKE 'train/%'", (tag,))
     store.execute("UPDATE rollouts SET tag=? WHERE tag=''", (tag,))
     store.log("train", f"a new training starts: the previous one's checkpoints and metrics are kept as {tag}")

@@ -33,7 +33,8 @@ class VerifyConfig:
 
     votes: int = _help("extra teacher answers per question (paper: 16); 0 = trust the generator's answer", 16)
     temperature: float = _help("teacher temperature for the votes (paper: 0.7)", 0.7)
-    max_tokens: int = _help("longest teacher answer, in tokens", 512)
+    max_tokens: int = _help("longest teacher answer, in tokens; at least generate.max_tokens, or a truncated "
+                            "solution counts as no answer and skews the vote", 1024)
     min_agreement: float | None = _help("drop samples whose winning answer has a smaller share of the votes "
                                         "(paper: none, keep the mode)", None)
     review_below: float | None = _help("flag samples below this agreement as 'low_agreement' for review", 0.5)
