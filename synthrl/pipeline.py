@@ -210,14 +210,21 @@ def _run_stage(stage: str, store, task, cfg: RunConfig, docs, models: _Models, s
         if have >= cfg.generate.n and not pending:
             say(f"generate: the run already holds {have} of {cfg.generate.n} samples")
             return
-        rep = generate(store, task, models.teacher, cfg.generate, verify_config=cfg.verify,
-                       progress=lambda done, total: say(f"generate: {done}/{total} samples"),
-                       bundled=cfg.teacher.is_bundled)
+        if cfg.generate.questions == "demos":
+            from .stages.demo_questions import generate_from_demos
+
+            rep = generate_from_demos(store, task, models.teacher, cfg.generate, cfg.verify,
+                                      progress=lambda done, total: say(f"generate: {done}/{total} samples"))
+        else:
+            rep = generate(store, task, models.teacher, cfg.generate, verify_config=cfg.verify,
+                           progress=lambda done, total: say(f"generate: {done}/{total} samples"),
+                           bundled=cfg.teacher.is_bundled)
         # generate verifies what it writes; anything still pending (a teacher hiccup) is retried here
         left = [s.id for s in store.samples(round=0, status="pending")]
         if left:
             verify_samples(store, task, models.teacher, left, cfg.verify)
         say(f"generate: {rep.summary()}")
+        _say_label_accuracy(store, task, cfg, say)
 
     elif stage == "measure":
         from .stages.measure import measure
@@ -279,6 +286,22 @@ def _run_stage(stage: str, store, task, cfg: RunConfig, docs, models: _Models, s
             eid = evaluate(store, task, target, bench, cfg.evaluate)
             ev = next(e for e in store.evaluations() if e["id"] == eid)
             say(f"evaluate: {name}: accuracy {ev['n_correct']}/{ev['n']} = {ev['accuracy']:.3f}")
+
+
+def _say_label_accuracy(store, task, cfg: RunConfig, say: Progress) -> None:
+    """The demo profile knows its task's answers (the sum of a question's two numbers): it reports how
+    many kept labels are right. An oracle for reporting only; labels never come from it."""
+    if cfg.profile != "demo" or task.name != "demo_addition":
+        return
+    from .stages.demo_questions import label_accuracy
+
+    acc = label_accuracy(store)
+    if acc["total"]:
+        store.set_config("label_accuracy", acc)
+        store.log("generate", f"label accuracy (demo oracle): {acc['right']}/{acc['total']} kept labels right "
+                              f"({acc['dropped']} samples dropped by the vote)", **{"generate/label_accuracy":
+                                                                                   acc["accuracy"]})
+        say(f"generate: label accuracy (demo oracle) {acc['right']}/{acc['total']} = {acc['accuracy']:.2f}")
 
 
 def _current_selection(store, report: PipelineReport) -> int | None:

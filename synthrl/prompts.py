@@ -121,6 +121,17 @@ def verify_answer_messages(task: TaskDefinition, question: str) -> list[dict]:
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
+PROGRAM_AIDED_INSTRUCTION = ("Write the answer as an arithmetic expression using the numbers in the question, "
+                             "like 12 + 30. Write only the expression.")
+
+
+def program_aided_messages(task: TaskDefinition, question: str) -> list[dict]:
+    """The teacher answers with an arithmetic expression (one vote); a safe evaluator computes it."""
+    system = task.system_prompt or DEFAULT_SYSTEM
+    return [{"role": "system", "content": system},
+            {"role": "user", "content": f"{question.strip()}\n\n{PROGRAM_AIDED_INSTRUCTION}"}]
+
+
 def _rewrite(task: TaskDefinition, sample, instruction: str) -> list[dict]:
     answer = (getattr(sample, "answer", "") or getattr(sample, "reference", "") or "").strip()
     return _chat(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Where a sample came from (its lineage).
-ORIGINS = ("generated", "harder", "easier", "edited")
+ORIGINS = ("generated", "harder", "easier", "edited", "imported")
 # Sample life cycle: pending (written, not verified) -> verified | dropped;
 # the expert may then accept or reject it.
 STATUSES = ("pending", "verified", "dropped", "accepted", "rejected", "failed")

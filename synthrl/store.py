@@ -388,6 +388,19 @@ class RunStore:
             c.execute(f"UPDATE samples SET {sets} WHERE id=?", (*changed.values(), now, sample_id))
         return {"changed": sorted(k for k in changed if k != "flags"), "invalidated": invalidated}
 
+    def add_imported_sample(self, s: Sample, provenance: str, author: str = "import") -> int:
+        """Add a sample the expert brought (origin "imported"); its provenance is kept as a revision."""
+        now = time.time()
+        with self.tx() as c:
+            sid = c.execute(
+                "INSERT INTO samples(round, origin, parent_id, question, answer, reference, passage_id, status,"
+                " agreement, flags, error, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (s.round, s.origin, s.parent_id, s.question, s.answer, s.reference, s.passage_id, s.status,
+                 s.agreement, ",".join(s.flags), s.error, now, now)).lastrowid
+            c.execute("INSERT INTO revisions(sample_id, field, old, new, author, at) VALUES (?,?,?,?,?,?)",
+                      (sid, "provenance", None, provenance, author, now))
+        return sid
+
     def stale_sample_ids(self) -> list[int]:
         """Samples edited since they were measured: their old pass rates are gone, new ones are due."""
         return [r[0] for r in self.query("SELECT id, flags FROM samples ORDER BY id")

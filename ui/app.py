@@ -27,6 +27,7 @@ from pathlib import Path
 import gradio as gr
 
 from synthrl import paths
+from synthrl.experiment import VARIANTS as XP_VARIANTS
 from synthrl.records import Sample
 from synthrl.store import RunStore, StoreError, list_runs
 
@@ -380,6 +381,27 @@ def build_app() -> gr.Blocks:
                 ev_diff_df = gr.Dataframe(label="Items where A and B differ", interactive=False,
                                           elem_id="eval-diff", wrap=True, max_height=360)
 
+                # experiments: selection rules side by side, and the demo that learns on a laptop
+                with gr.Accordion("Experiments: selection rules side by side", open=False, elem_id="xp"):
+                    with gr.Row():
+                        xp_name = gr.Dropdown(choices=["default"], value="default", allow_custom_value=True,
+                                              label="experiment", elem_id="xp-name")
+                        xp_variants = gr.CheckboxGroup(choices=list(XP_VARIANTS), value=["paper", "random"],
+                                                       label="variants", elem_id="xp-variants")
+                        xp_seeds = gr.Number(value=1, precision=0, minimum=1, label="seeds", elem_id="xp-seeds")
+                        xp_m = gr.Number(value=0, precision=0, minimum=0, label="M (0 = the run's select.m)")
+                    with gr.Row():
+                        xp_run_btn = gr.Button("Run experiment", elem_id="xp-run")
+                        xp_show_btn = gr.Button("Show results", elem_id="xp-show")
+                        xp_report_btn = gr.Button("Report (HTML + Markdown)", elem_id="xp-report")
+                        demo_btn = gr.Button("Run the demo (run 'demo')", elem_id="demo-run")
+                    xp_job_md = gr.Markdown(elem_id="xp-job")
+                    xp_df = gr.Dataframe(label="Comparison", interactive=False, elem_id="xp-table")
+                    xp_plot = gr.Plot(label="Reward and held-out accuracy, all variants", elem_id="xp-plot")
+                    xp_diff_df = gr.Dataframe(label="Benchmark items on which the variants differ", interactive=False,
+                                              elem_id="xp-diff", wrap=True, max_height=360)
+                    xp_files = gr.File(label="Reports", file_count="multiple", visible=False, elem_id="xp-files")
+
             # ---------------------------------------------------------------- Runs
             with gr.Tab("Runs", id="runs", elem_id="tab-runs"):
                 runs_df = gr.Dataframe(label="Runs (click one to open it)", interactive=False, elem_id="runs-table")
@@ -517,6 +539,12 @@ def build_app() -> gr.Blocks:
         ev_base_btn.click(lambda *a: start_eval(*a, which=("base",)), [run_dd, ev_bench, ev_limit], [ev_job_md])
         ev_trained_btn.click(lambda *a: start_eval(*a, which=("latest",)), [run_dd, ev_bench, ev_limit], [ev_job_md])
         ev_stop_btn.click(lambda r: stop_job(r, "eval"), [run_dd], [ev_job_md])
+
+        # Experiments and the demo
+        xp_run_btn.click(start_experiment, [run_dd, xp_name, xp_variants, xp_seeds, xp_m, ev_bench], [xp_job_md])
+        xp_show_btn.click(show_experiment, [run_dd, xp_name], [xp_name, xp_df, xp_plot, xp_diff_df])
+        xp_report_btn.click(experiment_reports, [run_dd, xp_name], [xp_files])
+        demo_btn.click(start_demo, None, [xp_job_md])
 
         # Runs
         def pick_run(evt: gr.SelectData):
@@ -988,6 +1016,51 @@ def start_eval(run, bench, limit, which):
             a += ["--limit", str(int(limit))]
         cmds.append(a)
     return _start(run, "eval", cmds[0] if len(cmds) == 1 else cmds)
+
+
+# -- experiments and the demo ---------------------------------------------------------------------------------------
+def start_experiment(run, name, variants, seeds, m, bench):
+    _need_store(run)
+    if not variants:
+        raise gr.Error("Pick at least one variant.")
+    p = Path((bench or "").strip()).expanduser()
+    p = p if p.is_absolute() else ROOT / p
+    try:
+        p = check_readable(p, allowed_dirs())
+    except SecurityError as e:
+        raise gr.Error(str(e)) from None
+    args = ["experiment", run, "--variants", ",".join(variants), "--seeds", str(max(1, int(seeds or 1))),
+            "--name", (name or "default").strip(), "--benchmark", str(p)]
+    if m and int(m) > 0:
+        args += ["--m", str(int(m))]
+    return _start(run, "experiment", args)
+
+
+def show_experiment(run, name):
+    st = _need_store(run)
+    names = views.experiment_names(st) or ["default"]
+    name = name if name in names else names[0]
+    return (gr.update(choices=names, value=name), views.experiment_frame(st, name), views.experiment_figure(st, name),
+            views.experiment_diff_frame(st, name))
+
+
+def experiment_reports(run, name):
+    from synthrl.experiment import load_record, write_reports
+
+    st = _need_store(run)
+    name = (name or "default").strip()
+    if load_record(st, name) is None:
+        raise gr.Error(f"Run {run} has no experiment {name!r} yet: run one first.")
+    # written to a temp folder: the run folder itself is never served
+    html_path, md_path = write_reports(st, name, tempfile.mkdtemp(prefix="synthrl-experiment-"))
+    return gr.update(value=[str(html_path), str(md_path)], visible=True)
+
+
+def start_demo():
+    args = ["run", "--task", str(ROOT / "assets" / "tasks" / "demo_addition.yaml"), "--docs", str(DEMO_CORPUS),
+            "--profile", "demo", "--run", "demo"]
+    RunStore.open("demo").close()
+    return _start("demo", "run", args)
 
 
 # -- runs ------------------------------------------------------------------------------------------------------------

@@ -488,6 +488,12 @@ def sample_detail(store: RunStore, sample_id: int, version: str | None = None) -
             counts[str(v.extracted)] = counts.get(str(v.extracted), 0) + 1
         out.append(f"**Teacher votes ({len(votes)}):** " + ", ".join(
             f"{_code(k)} × {n}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1])))
+        if "program_aided" in s.flags:
+            # program-aided votes: each teacher expression and the value the safe evaluator computed
+            shown = [((v.completion or "").strip().splitlines() or [""])[0] for v in votes if v.idx > 0]
+            values = [v.extracted for v in votes if v.idx > 0]
+            out.append("**Expressions (computed, never eval):** " + "; ".join(
+                f"{_code(_clip(e, 60))} → {_code(x)}" for e, x in zip(shown, values)))
     if s.passage_id:
         ch = store.chunk(s.passage_id)
         if ch is not None:
@@ -897,3 +903,45 @@ def job_line(job: dict | None, stage: str) -> str:
     if rc in (-15, 143, 130, -2):
         return f"{stage}: stopped — what was finished is saved; launch again to resume"
     return f"**{stage}: failed (exit {rc})** — {_md_escape(_clip(last[0], 300))} (full log: `{job.get('log', '')}`)"
+
+
+# -- experiments (selection rules side by side) -----------------------------------------------------------------
+EXPERIMENT_COLUMNS = ["variant", "M", "seeds", "accuracy %", "95% interval", "change vs base (points)", "steps",
+                      "wall time (s)"]
+
+
+def experiment_names(store: RunStore) -> list[str]:
+    from synthrl.experiment import experiment_names as names
+
+    return names(store)
+
+
+def experiment_frame(store: RunStore, name: str = "default") -> pd.DataFrame:
+    """The comparison table: variant, M, accuracy with interval, change vs base, steps, wall time."""
+    from synthrl.experiment import experiment_table
+
+    rows = [[r.variant, "–" if r.m is None else r.m, r.seeds, round(100 * r.accuracy, 1),
+             f"{100 * r.ci_low:.1f}–{100 * r.ci_high:.1f}",
+             "–" if r.variant == "base" or r.change is None else f"{100 * r.change:+.1f}",
+             "–" if r.steps is None else r.steps, "–" if r.seconds is None else round(r.seconds)]
+            for r in experiment_table(store, name)]
+    return pd.DataFrame(rows, columns=EXPERIMENT_COLUMNS)
+
+
+def experiment_figure(store: RunStore, name: str = "default"):
+    """Reward and held-out accuracy curves of every variant, overlaid."""
+    from synthrl.experiment import curves, curves_figure
+
+    if not curves(store, name):
+        return _empty_figure("No experiment trained yet")
+    return curves_figure(store, name)
+
+
+def experiment_diff_frame(store: RunStore, name: str = "default") -> pd.DataFrame:
+    """Benchmark items on which the variants (and the base) differ; model text shown as plain cells."""
+    from synthrl.experiment import differing_items
+
+    rows = differing_items(store, name)
+    if not rows:
+        return pd.DataFrame(columns=["idx", "question", "reference"])
+    return pd.DataFrame([{k: (_clip(v, 160) if isinstance(v, str) else v) for k, v in r.items()} for r in rows])

@@ -13,9 +13,12 @@ each. Every backend registers itself by name, exactly as an extension would:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..records import Completion
+
+if TYPE_CHECKING:
+    from ..stopping import AnswerStop
 
 Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
 Conversation = list[Message]
@@ -35,6 +38,8 @@ class GenerationParams:
 
     `json_schema`: when given, the backend constrains (or at least asks) the
     output to be JSON matching this schema.
+    `stop`: an `AnswerStop` (synthrl.stopping): generation of a reply ends once its
+    answer is complete, so nothing past the graded answer is generated.
     """
 
     n: int = 1
@@ -43,6 +48,7 @@ class GenerationParams:
     max_tokens: int = 256
     seed: int | None = None
     json_schema: dict | None = None
+    stop: "AnswerStop | None" = None
 
     def __post_init__(self):
         if self.n < 1:

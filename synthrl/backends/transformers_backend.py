@@ -213,6 +213,12 @@ class TransformersChatModel(ChatModel):
             kwargs["logits_processor"] = [JsonLogitsProcessor(
                 grammar, rows=len(batch) * k, prompt_len=width, max_new_tokens=params.max_tokens,
                 closing_bonus=g.closing_bonus, reserve=closing_reserve(params.json_schema, params.max_tokens))]
+        answer_stop = None
+        if params.stop is not None:
+            answer_stop = _answer_stopping(params.stop, self.tokenizer, prompt_len=width)
+            from transformers import StoppingCriteriaList
+
+            kwargs["stopping_criteria"] = StoppingCriteriaList([answer_stop])
         with torch.inference_mode():
             out = self.model.generate(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
                                       **kwargs)
@@ -220,6 +226,9 @@ class TransformersChatModel(ChatModel):
         eos = set(self.eos_ids)
         comps = []
         for r, row in enumerate(gen):
+            if answer_stop is not None and r in answer_stop.stopped_at:
+                # the answer was complete here; the rest of the row is padding
+                row = row[:answer_stop.stopped_at[r]] + [self.eos_ids[0]]
             stop = next((t for t, tid in enumerate(row) if tid in eos), None)
             toks = row if stop is None else row[:stop]
             comps.append(Completion(
@@ -232,3 +241,43 @@ class TransformersChatModel(ChatModel):
 
     def close(self) -> None:
         self.model = None
+
+
+class _AnswerStoppingLogic:
+    """A transformers StoppingCriteria: a row is finished once its reply holds a complete answer.
+
+    Each step decodes only the newest token; the whole reply is decoded and checked only when that
+    token could have completed the answer (a newline, `}` or `>`), so the check stays cheap.
+    """
+
+    def __init__(self, stop, tokenizer, prompt_len: int):
+        self.stop, self.tokenizer, self.prompt_len = stop, tokenizer, prompt_len
+        self.stopped_at: dict[int, int] = {}
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        n_new = input_ids.shape[1] - self.prompt_len
+        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        if n_new <= 0:
+            return done
+        last = input_ids[:, -1].tolist()
+        for r, tid in enumerate(last):
+            if r in self.stopped_at:
+                done[r] = True
+                continue
+            if not self.stop.triggers(self.tokenizer.decode([tid])):
+                continue
+            text = self.tokenizer.decode(input_ids[r, self.prompt_len:].tolist(), skip_special_tokens=True)
+            if self.stop.complete(text):
+                self.stopped_at[r] = n_new
+                done[r] = True
+        return done
+
+
+def _answer_stopping(stop, tokenizer, prompt_len: int):
+    """An `_AnswerStoppingLogic` that is also a transformers StoppingCriteria (imported lazily)."""
+    from transformers import StoppingCriteria
+
+    cls = type("AnswerStopping", (_AnswerStoppingLogic, StoppingCriteria), {})
+    return cls(stop, tokenizer, prompt_len)

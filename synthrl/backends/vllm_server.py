@@ -45,7 +45,8 @@ def _source_root() -> Path:
 
 
 def _has_vllm(python: str) -> bool:
-    if Path(python).resolve() == Path(sys.executable).resolve():
+    # absolute, not resolved: every venv's python is a link to the same interpreter
+    if os.path.abspath(python) == os.path.abspath(sys.executable):
         import importlib.util
 
         return importlib.util.find_spec("vllm") is not None

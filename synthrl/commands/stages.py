@@ -71,11 +71,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--task", default=None, metavar="FILE", help="task definition (needed to start a run)")
     p.add_argument("--docs", nargs="*", default=[], metavar="PATH", help="documents or folders to ground samples in")
     p.add_argument("--config", default=None, metavar="FILE", help="run config YAML (see synthrl/config.py)")
-    p.add_argument("--profile", choices=("tiny", "paper"), default=None,
-                   help="tiny: minutes on a CPU with the bundled model; paper: the paper's settings")
+    p.add_argument("--profile", choices=("tiny", "paper", "demo"), default=None,
+                   help="tiny: minutes on a CPU with the bundled model; paper: the paper's settings; demo: the "
+                        "bundled model learns two-number addition on 2 CPU cores (docs/results.md)")
     p.add_argument("--run", default=None, metavar="NAME",
                    help="run name, a plain name under the runs folder (default: the task's name)")
-    p.add_argument("--run-dir", default=None, metavar="PATH", help="the run's folder, anywhere on disk (instead of --run)")
+    p.add_argument("--run-dir", default=None, metavar="PATH",
+                   help="the run's folder, anywhere on disk (instead of --run)")
     p.add_argument("--until", default=None, metavar="STAGE",
                    help="stop after this stage (ingest, generate, measure, adapt, select, train, evaluate)")
     p.add_argument("--benchmark", default=None, metavar="FILE", help="held-out JSONL for the evaluate stage")

@@ -37,6 +37,7 @@ class EvalConfig:
     limit: int | None = None        # evaluate the first N items only
     max_tokens: int = 512
     batch_size: int = 16
+    stop_at_answer: bool = True     # stop each reply once its answer is complete (synthrl/stopping.py)
     skip_bad_lines: bool = False    # evaluate the good lines of a benchmark that has bad ones (they are reported)
 
     def __post_init__(self):
@@ -164,7 +165,10 @@ def evaluate(store: RunStore, task: Any, model: Any, benchmark_path: str | os.Pa
         chat = get_backend("transformers", model=path, max_batch_size=config.batch_size)
     for pr in problems:
         store.log("eval", f"skipped {pr}", "warning")
-    params = GenerationParams(n=1, temperature=0.0, max_tokens=config.max_tokens)
+    from ..stopping import AnswerStop
+
+    params = GenerationParams(n=1, temperature=0.0, max_tokens=config.max_tokens,
+                              stop=AnswerStop.for_task(task) if config.stop_at_answer else None)
     rows: list[dict] = []
     store.set_progress("eval", 0, len(items), "running", f"{label} on {Path(benchmark_path).name}")
     for i in range(0, len(items), config.batch_size):

@@ -71,9 +71,12 @@ class GenerateConfig:
     retrieval_mode: str = _help("passage retrieval: bm25, dense or hybrid (fusion of both)", "hybrid")
     junk_retries: int = _help("extra tries when the teacher's reply cannot be parsed", 2)
     max_attempts: int | None = _help("give up after this many generation requests (default 3*n + 10)", None)
-    max_failures_in_a_row: int = _help("stop when this many generation requests in a row give no usable sample "
+    max_failures_in_a_row: int = _help("stop when this many generation attempts in a row give no usable sample "
                                        "(teacher errors or unreadable replies): the teacher is down or unfit", 10)
     json_schema: bool = _help("send a JSON schema so backends can constrain the teacher's output", True)
+    questions: str = _help("where new questions come from: teacher (the teacher writes them, the paper) or demos "
+                           "(the task's demos with numbers from the passages; for small teachers, see "
+                           "stages/demo_questions.py); labels come from the teacher's votes either way", "teacher")
 
     def __post_init__(self):
         def pos_int(name, minimum=1):
@@ -92,6 +95,8 @@ class GenerateConfig:
         if self.dedup_threshold is not None and not (isinstance(self.dedup_threshold, (int, float))
                                                      and 0 < self.dedup_threshold <= 1):
             raise ValueError(f"generate.dedup_threshold: must be in (0, 1] or empty, got {self.dedup_threshold!r}")
+        if self.questions not in ("teacher", "demos"):
+            raise ValueError(f"generate.questions: must be teacher or demos, got {self.questions!r}")
         if self.retrieval_mode not in ("bm25", "dense", "hybrid"):
             raise ValueError(f"generate.retrieval_mode: must be bm25, dense or hybrid, got {self.retrieval_mode!r}")
         if self.keywords is not None:
@@ -332,9 +337,9 @@ def _streak_message(teacher: ChatModel, streak: Counter, last: str, have: int, c
                "kept in the run's failures): use a stronger teacher or a larger max_tokens")
     else:
         fix = f"check that the teacher ({teacher.describe()}) is running and reachable"
-    return (f"generation stopped: {sum(streak.values())} generation attempts in a row gave no usable sample ({counts}); "
-            f"last: {last[:300]}. The run holds {have} of {config.n} samples; {fix}, then run generate again "
-            "to continue.")
+    return (f"generation stopped: {sum(streak.values())} generation attempts in a row gave no usable sample "
+            f"({counts}); last: {last[:300]}. The run holds {have} of {config.n} samples; {fix}, then run "
+            "generate again to continue.")
 
 
 def _counted(store) -> list[Sample]:

@@ -24,6 +24,7 @@ from typing import Callable, Iterable
 
 from .. import scoring
 from ..backends.base import ChatModel, GenerationParams
+from ..stopping import AnswerStop
 from ..prompts import student_messages
 from ..records import Attempt, PassRate, Sample
 from . import sequential as seq
@@ -45,6 +46,8 @@ class MeasureConfig:
     top_p: float = _help("nucleus sampling of the L answers", 1.0)
     max_tokens: int = _help("longest student answer, in tokens", 512)
     greedy: bool = _help("also answer once greedily (decides harder/easier in adaptation)", True)
+    stop_at_answer: bool = _help("stop each answer once the task's answer format is complete "
+                                 "(synthrl/stopping.py; what is graded is unchanged)", True)
     batch_size: int = _help("rollouts per backend call (conversations x n); conversations are packed "
                             "so each call generates about this many answers", 64)
     sequential: bool = _help("stop sampling a sample once its selection decision is settled "
@@ -207,12 +210,13 @@ class _Runner:
         for start in range(0, len(samples), per_call):
             block = samples[start:start + per_call]
             convs = [student_messages(self.task, s.question) for s in block]
+            stop = AnswerStop.for_task(self.task) if cfg.stop_at_answer else None
             if greedy:
-                params = GenerationParams(n=1, temperature=0.0, top_p=1.0, max_tokens=cfg.max_tokens)
+                params = GenerationParams(n=1, temperature=0.0, top_p=1.0, max_tokens=cfg.max_tokens, stop=stop)
             else:
                 seed = None if cfg.seed is None else cfg.seed + self._calls
                 params = GenerationParams(n=n, temperature=cfg.temperature, top_p=cfg.top_p,
-                                          max_tokens=cfg.max_tokens, seed=seed)
+                                          max_tokens=cfg.max_tokens, seed=seed, stop=stop)
             self._calls += 1
             result = self.student.chat(convs, params)
             if len(result) != len(block) or any(len(r) != params.n for r in result):

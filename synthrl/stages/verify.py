@@ -39,6 +39,11 @@ class VerifyConfig:
                                         "(paper: none, keep the mode)", None)
     review_below: float | None = _help("flag samples below this agreement as 'low_agreement' for review", 0.5)
     concurrency: int = _help("questions verified at once (one teacher request each)", 8)
+    program_aided: bool | None = _help(
+        "number answers: the teacher states each vote as an arithmetic expression that a safe evaluator "
+        "computes (never eval), and the vote is over computed values; empty = on where it was measured to "
+        "help: a task whose answer is just a number (answer.type number, format plain) with the bundled "
+        "teacher; off otherwise (the paper's vote)", None)
 
     def __post_init__(self):
         if isinstance(self.votes, bool) or not isinstance(self.votes, int) or self.votes < 0:
@@ -53,6 +58,59 @@ class VerifyConfig:
                 raise ValueError(f"verify.{name}: must be a share between 0 and 1 (or empty), got {v!r}")
         if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int) or self.concurrency < 1:
             raise ValueError(f"verify.concurrency: must be an integer >= 1, got {self.concurrency!r}")
+        if self.program_aided is not None and not isinstance(self.program_aided, bool):
+            raise ValueError(f"verify.program_aided: must be true, false or empty, got {self.program_aided!r}")
+
+
+# Samples whose label is a computed expression carry this flag (Review shows expression and value).
+PROGRAM_AIDED_FLAG = "program_aided"
+
+
+def uses_program_aided(task, config: "VerifyConfig", teacher=None) -> bool:
+    """Whether votes on this task are expressions computed by the safe evaluator (see VerifyConfig).
+
+    Auto (program_aided empty): plain-number tasks verified by the bundled 135M teacher, which
+    sets up the arithmetic far more often than it computes it (measured: docs/results.md).
+    """
+    if config.program_aided is not None:
+        return config.program_aided
+    if task.answer.type != "number" or task.answer.format != "plain" or teacher is None:
+        return False
+    from ..models import BUNDLED_NAME
+
+    for obj in (teacher, getattr(teacher, "spec", None)):
+        flag = getattr(obj, "is_bundled", None)
+        if isinstance(flag, bool):
+            return flag
+    where = f"{getattr(teacher, 'path', '')} {getattr(teacher, 'version', '')}".lower()
+    return BUNDLED_NAME.lower() in where
+
+
+def program_value(text: str | None, need_operator: bool = False) -> str | None:
+    """The computed value of the expression a reply states (None: none). With `need_operator`,
+    a bare number does not count (the generator's own head-computed answer)."""
+    from ..arith import expression_value
+    from ..scoring import normalize_number
+
+    found = expression_value(text or "")
+    if found is None:
+        return None
+    expr, value = found
+    if need_operator and not any(op in expr.lstrip("-−") for op in "+-*/×÷−%("):
+        return None
+    return normalize_number(value)
+
+
+def program_label(task, expression: str, value: str) -> str:
+    """A label in the task's output format for a computed answer."""
+    fmt = task.answer.format
+    if fmt == "####":
+        return f"{expression} = {value}\n#### {value}"
+    if fmt == "boxed":
+        return f"{expression} = \\boxed{{{value}}}"
+    if fmt == "tags":
+        return f"{expression} = {value}\n<answer>{value}</answer>"
+    return value
 
 
 @dataclass(frozen=True)
@@ -65,11 +123,13 @@ class Tally:
     extracted: tuple[str | None, ...]
 
 
-def tally(candidates: list[str], task) -> Tally:
-    """Majority vote over candidate completions; ties go to the group seen first (the generator's)."""
+def tally(candidates: list[str], task, extracted: tuple[str | None, ...] | None = None) -> Tally:
+    """Majority vote over candidate completions; ties go to the group seen first (the generator's).
+    `extracted`: the answers already read from the candidates (program-aided: computed values)."""
     from ..scoring import answers_equal, extract
 
-    extracted = tuple(extract(c, task) for c in candidates)
+    if extracted is None:
+        extracted = tuple(extract(c, task) for c in candidates)
     groups: list[list[int]] = []
     for i, a in enumerate(extracted):
         if a is None:
@@ -104,13 +164,15 @@ def verify_samples(store, task, teacher: ChatModel, sample_ids: list[int], confi
 
 
 def _verify_one(store, task, teacher: ChatModel, s: Sample, config: VerifyConfig, stage: str) -> Sample:
-    from ..prompts import verify_answer_messages
+    from ..prompts import program_aided_messages, verify_answer_messages
 
     answers: list[str] = []
+    aided = uses_program_aided(task, config, teacher)
     if config.votes:
         params = GenerationParams(n=config.votes, temperature=config.temperature, max_tokens=config.max_tokens)
+        messages = program_aided_messages(task, s.question) if aided else verify_answer_messages(task, s.question)
         try:
-            comps = teacher.chat([verify_answer_messages(task, s.question)], params)[0]
+            comps = teacher.chat([messages], params)[0]
         except BackendError as e:
             reason = f"teacher failed while verifying sample {s.id}: {e}"
             store.add_failure(stage, "teacher", reason, round=s.round, sample_id=s.id)
@@ -118,7 +180,11 @@ def _verify_one(store, task, teacher: ChatModel, s: Sample, config: VerifyConfig
             return store.sample(s.id)
         answers = [c.text for c in comps]
     candidates = [s.answer or ""] + answers
-    t = tally(candidates, task)
+    if aided:
+        # votes are computed values; the generator's own answer counts only when it is an expression
+        t = tally(candidates, task, tuple(program_value(c, need_operator=(i == 0)) for i, c in enumerate(candidates)))
+    else:
+        t = tally(candidates, task)
     store.execute("DELETE FROM votes WHERE sample_id=?", (s.id,))
     store.add_votes([Vote(s.id, i, c, t.extracted[i]) for i, c in enumerate(candidates)])
     if t.winner is None:
@@ -127,13 +193,19 @@ def _verify_one(store, task, teacher: ChatModel, s: Sample, config: VerifyConfig
         return store.sample(s.id)
     # The label: an agreeing teacher solution when there is one, else the generator's own.
     label_idx = next((i for i in t.members if i > 0), t.members[0])
-    flags = [f for f in s.flags if f != "low_agreement"]
+    flags = [f for f in s.flags if f not in ("low_agreement", PROGRAM_AIDED_FLAG)]
+    label = candidates[label_idx]
+    if aided:
+        from ..arith import find_expression
+
+        flags.append(PROGRAM_AIDED_FLAG)
+        label = program_label(task, find_expression(label) or t.winner, t.winner)
     status, error = "verified", None
     if config.min_agreement is not None and t.agreement < config.min_agreement:
         status = "dropped"
         error = f"agreement {t.agreement:.2f} below min_agreement {config.min_agreement:.2f}"
     elif config.review_below is not None and t.agreement < config.review_below:
         flags.append("low_agreement")
-    store.update_sample(s.id, status=status, answer=candidates[label_idx], reference=t.winner,
+    store.update_sample(s.id, status=status, answer=label, reference=t.winner,
                         agreement=t.agreement, flags=flags, error=error)
     return store.sample(s.id)
