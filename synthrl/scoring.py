@@ -167,6 +167,9 @@ def _strip_latex_wrappers(s: str) -> str:
     s = s.strip()
     for _ in range(3):
         before = s
+        # "\( B \).", "$5$.": a full stop after a closed math wrapper
+        if s[-1:] in ".,;" and s[:-1].rstrip().endswith(("$", "\\)", "\\]")):
+            s = s[:-1].rstrip()
         if len(s) >= 2 and s[0] == "$" and s[-1] == "$":
             s = s.strip("$").strip()
         if s.startswith("\\(") and s.endswith("\\)"):
@@ -577,6 +580,68 @@ def _bold_conclusion(text: str, task: TaskDefinition) -> str | None:
     return found[-1] if found else None
 
 
+# "This corresponds to option (E).", "Option B is the correct answer": a sentence that points
+# at one option. Only these phrasings count; an option merely discussed ("Option B: ...") does not.
+_OPTION_POINTER_RE = re.compile(
+    r"\bcorrespond(?:s|ing)?\s+to\s+(?:option|choice|answer)\s*\(?([A-Za-z])\)?(?![\w(])"
+    r"|\b(?:option|choice)\s*\(?([A-Za-z])\)?\s+is\s+(?:the\s+)?(?:correct|right|best)\b",
+    re.IGNORECASE,
+)
+# The last sentence of a reply that concludes with an option in parentheses:
+# "Based on the given properties, the substance most likely contains covalent network bonding (C)."
+_CONCLUDING_OPTION_RE = re.compile(
+    r"(?:^|[.!?]\s+|\n)\W*(?:thus|therefore|so|hence|in\s+conclusion|overall|based\s+on|given)\b"
+    r"[^\n.!?]{0,300}?\(([A-Za-z])\)[.!]?\s*$",
+    re.IGNORECASE,
+)
+
+# A concluding sentence that rejects the option it names.
+_REJECTING_RE = re.compile(r"\b(?:not|no|never|eliminat\w*|rul\w*\s+out|exclud\w*|incorrect|wrong|false|except)\b", re.IGNORECASE)
+
+
+def _pointed_option(text: str, task: TaskDefinition) -> str | None:
+    """The option a reply points at in words ('corresponds to option (E)'), or ends its conclusion with ('... (C).')."""
+    if task.answer.type != "choice":
+        return None
+    m = _CONCLUDING_OPTION_RE.search(text.strip()[-400:])
+    if m and _REJECTING_RE.search(m.group(0)):
+        m = None  # "Therefore, we can eliminate (B)." names an option it rejects
+    letters = [m.group(1)] if m else []
+    if not letters:
+        pointers = list(_OPTION_POINTER_RE.finditer(text))
+        if pointers:
+            last = pointers[-1]
+            letters = [last.group(1) or last.group(2)]
+    for letter in letters:
+        value = normalize_choice(letter, task)
+        if value is not None:
+            return value
+    return None
+
+
+def _equation_result(text: str) -> str | None:
+    """The number the last equation in a stated answer ends in ('28 ÷ 2 = 14 bags. Therefore ...' -> 14)."""
+    i = text.rfind("=")
+    if i < 0:
+        return None
+    clause = re.split(r"[\n;]|(?<!\d)\.(?!\d)", text[i + 1:], maxsplit=1)[0]
+    clause = _NEGATION_RE.split(clause, maxsplit=1)[0]
+    return _last_number(clause) if clause.strip() else None
+
+
+def _placed_answer(located: str, task: TaskDefinition) -> str | None:
+    """The answer in the text at an answer's place (<answer> tags, a box) when that text is a statement, not a bare answer.
+
+    "<answer>The answer is B</answer>" reads B; a number stated as a worked sentence reads the
+    result of its last equation ("... So, 28 ÷ 2 = 14 bags. Therefore, Jean can fill 14 bags
+    with 2 lollipops in each bag." -> 14), else the number its first clause ends in.
+    """
+    value = _phrase_answer(located, task)
+    if value is None and task.answer.type == "number":
+        value = _equation_result(located)
+    return value if value is not None else _from_phrase(located, task)
+
+
 def _declared(text: str, task: TaskDefinition, lenient: bool) -> str | None:
     """The answer at the place the task declares: its own pattern, then its format."""
     pattern = getattr(task.answer, "pattern", None)
@@ -605,7 +670,7 @@ def _declared(text: str, task: TaskDefinition, lenient: bool) -> str | None:
     value = normalize_answer(located, task)
     if value is None and lenient:
         # "<answer>The answer is B</answer>": a statement inside the declared place.
-        value = _phrase_answer(located, task) or _from_phrase(located, task)
+        value = _placed_answer(located, task)
     return value
 
 
@@ -616,13 +681,17 @@ def _stated(text: str, task: TaskDefinition) -> str | None:
         if other != fmt:
             found = _locate(text, other, flexible=True)
             if found is not None:
-                value = normalize_answer(found, task) or _from_phrase(found, task)
+                value = normalize_answer(found, task) or (
+                    _placed_answer(found, task) if other == "tags" else _from_phrase(found, task))
                 if value is not None:
                     return value
     value = _phrase_answer(text, task)
     if value is not None:
         return value
     value = _bold_conclusion(text, task)
+    if value is not None:
+        return value
+    value = _pointed_option(text, task)
     if value is not None:
         return value
     return _bare_answer(text, task) if fmt != "plain" else None

@@ -18,7 +18,7 @@ one graded; that is the reading the task's output format asks for.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Output formats that ask for nothing but the answer ("Answer with just the number.").
 _BARE = re.compile(r"\b(just|only|nothing but|single)\b.*\b(answer|number|letter|label|word|value|integer)\b"
@@ -26,6 +26,8 @@ _BARE = re.compile(r"\b(just|only|nothing but|single)\b.*\b(answer|number|letter
 _ANSWER_LINE = re.compile(r"(?im)^[ \t>*_#]*(?:so,?\s+|therefore,?\s+|thus,?\s+)?(?:the\s+)?(?:final\s+)?"
                           r"answer\s*(?:is|:)[^\n]*\S[^\n]*\n")
 _HASH_LINE = re.compile(r"####[^\n]*\S[^\n]*\n")
+# A bare answer fits on a short first line.
+_BARE_MAX = 60
 # Only the tail of a reply is examined: an answer marker is found near where the model is writing.
 _TAIL = 4000
 
@@ -54,11 +56,13 @@ class AnswerStop:
 
     mode: "tags" | "hashes" | "boxed" | "answer_line" | "bare" | "pattern"
     strings: stop strings an engine that knows only strings may use (empty where a string cannot say it).
+    task: for "bare" and "answer_line", the task whose checker decides whether a line states an answer.
     """
 
     mode: str
     strings: tuple[str, ...] = ()
     pattern: str | None = None
+    task: object = field(default=None, compare=False, repr=False)
 
     @classmethod
     def for_task(cls, task) -> "AnswerStop":
@@ -74,8 +78,8 @@ class AnswerStop:
         if fmt == "boxed":
             return cls("boxed")
         if _BARE.search(task.output_format or ""):
-            return cls("bare", ("\n",))
-        return cls("answer_line")
+            return cls("bare", (), None, task)
+        return cls("answer_line", (), None, task)
 
     def triggers(self, piece: str) -> bool:
         """Whether a newly generated piece of text could have completed the answer (cheap pre-check)."""
@@ -94,15 +98,30 @@ class AnswerStop:
             return _HASH_LINE.search(tail) is not None
         if self.mode == "boxed":
             return _boxed_closed(tail)
-        if self.mode == "bare":
-            return "\n" in tail.lstrip()
         if self.mode == "pattern":
             try:
                 m = re.search(self.pattern, tail)
             except re.error:
                 return False
             return m is not None and "\n" in tail[m.end():]
-        return _ANSWER_LINE.search(tail) is not None
+        if self.mode == "bare":
+            # a first line that is itself the answer ("64"); a model that ignores "just the number"
+            # and reasons instead is read like any other reply: stop after its answer line
+            body = text.lstrip()
+            first, newline, _ = body.partition("\n")
+            if newline and len(first) <= _BARE_MAX and self._reads(first):
+                return True
+        return self._answer_line(tail)
+
+    def _answer_line(self, tail: str) -> bool:
+        # a finished "The answer is X" line from which the checker reads an answer ("the answer is:" alone,
+        # or "the answer is not obvious", does not end the reply)
+        return any(self._reads(m.group(0)) for m in _ANSWER_LINE.finditer(tail))
+
+    def _reads(self, line: str) -> bool:
+        from .scoring import extract
+
+        return self.task is not None and extract(line, self.task) is not None
 
     def restore(self, text: str) -> str:
         """Put back a stop string an OpenAI-style server cut off (they leave the matched string out)."""

@@ -78,6 +78,7 @@ def test_two_variant_experiment_on_the_bundled_model(store, tmp_path, capsys):
         run_experiment(store, ExperimentConfig(variants=("paper",), m=3, benchmark=str(bench)), progress=None)
     html, md = write_reports(store, "default", tmp_path / "out")
     assert "plotly" in html.read_text() and "| paper | 4 |" in md.read_text()
+    capsys.readouterr()  # what training printed
     assert main(["experiment", "t", "--report-only", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert [r["variant"] for r in out["table"]] == ["base", "paper", "random"]

@@ -379,10 +379,48 @@ def _bench_figures(reading):
 
 def test_real_replies_agree_with_their_labels_and_answerless_ones_earn_nothing():
     f = _bench_figures("flexible")
-    assert f["answered"] >= 50 and f["answerless"] >= 90
+    assert f["answered"] >= 150 and f["answerless"] >= 250
     assert f["agreement"] >= 0.999, f["misses"]
     assert f["false_credit"] <= 0.005, f["misses"]
 
 
 def test_strict_reading_never_credits_answerless_replies():
     assert _bench_figures("strict")["false_credit"] == 0.0
+
+
+# -- misreadings found on the grown fixture set (tests/fixtures/replies/README.md) ----------------------------------
+@pytest.mark.parametrize("reply, expected", [
+    # deepseek (MMLU-Pro chemistry 3526): the conclusion ends with the option in parentheses
+    ("J. Polar covalent bonding can vary.\n\nBased on the given properties, the substance most likely "
+     "contains covalent network bonding (C).", "C"),
+    # deepseek (MMLU-Pro chemistry 3530): a sentence pointing at one option
+    ("3Mg(s) + 2Cr3+ -> 3Mg2+ + 2Cr(s)\n\nThis corresponds to option (E). The nitrate ions remain unchanged.", "E"),
+    ("Option B is the correct answer, since the others fail.", "B"),
+    # gpt-4o (MMLU-Pro math 7691): the letter in inline math, then a full stop
+    ("Thus c = 2.\n\nThe answer is \\( B \\).", "B"),
+])
+def test_choice_stated_by_pointing_or_concluding(reply, expected):
+    assert extract(reply, MMLU_PLAIN) == expected
+
+
+@pytest.mark.parametrize("reply", [
+    "- Pottery fragments (A) are common but not exclusive to state societies.\n- Irrigation canals (B) indicate",
+    "1. **Option A**: This suggests they lived at the same time.\n2. **Option B**: This suggests that the traits",
+    "Therefore, option (B) is plausible, but we must also consider",
+    "A is too large.\n\nTherefore, we can eliminate (B).",
+    "Thus, the statement is not true for (D).",
+])
+def test_options_merely_discussed_are_not_stated_answers(reply):
+    assert extract(reply, MMLU_PLAIN) is None
+
+
+@pytest.mark.parametrize("reply, expected", [
+    # Qwen2.5-Math-1.5B r1_zero rollouts: the answer tag holds a worked sentence
+    ("... </think> <answer> Jean has 28 lollipops left after eating 2. So, 28 ÷ 2 = 14 bags. Therefore, Jean can "
+     "fill 14 bags with 2 lollipops in each bag. </answer>", "14"),
+    ("... </think> <answer> she earns $2 \\times (16 - 7) = $2 \\times 9 = \\$18 $. </answer>", "18"),
+    ("... </think> <answer> 15 miles </answer>", "15"),
+])
+def test_number_stated_as_a_sentence_inside_answer_tags(reply, expected):
+    assert extract(reply, NUM_TAGS) == expected
+    assert extract(reply, NUM_PLAIN) == expected  # tags read as another common way

@@ -25,7 +25,7 @@ from synthrl.backends.vllm_server import (BUNDLED_SERVED_NAME, INSTALL_HINT, PYT
 ROOT = Path(__file__).resolve().parent.parent
 TASK_FILE = ROOT / "assets" / "tasks" / "demo_addition.yaml"
 BENCHMARK = ROOT / "assets" / "benchmarks" / "demo_addition.jsonl"
-# Seconds the first start may take: compilation warm-up is ~3.5 min on 2 busy CPU cores.
+# Seconds a start may take (eager, on 2 busy CPU cores: ~100 s; compiled: ~8 min).
 START_TIMEOUT = float(os.environ.get("SYNTHRL_VLLM_START_TIMEOUT", "1200"))
 SCHEMA = {"type": "object", "properties": {"input": {"type": "string", "maxLength": 80},
                                            "output": {"type": "string", "maxLength": 8}},
@@ -56,8 +56,9 @@ def vllm_server(vllm_python, tmp_path_factory):
     from synthrl.models import prepare_bundled_model
 
     log = tmp_path_factory.mktemp("vllm") / "server.log"
+    # eager: no torch.compile warm-up (on 2 busy CPU cores ~100 s to ready instead of ~470 s)
     server = VLLMServer(str(prepare_bundled_model(quiet=True)), served_name=BUNDLED_SERVED_NAME,
-                        max_model_len=1024, python=vllm_python, log=log)
+                        max_model_len=1024, eager=True, python=vllm_python, log=log)
     server.start()
     try:
         waited = server.wait_ready(timeout=START_TIMEOUT)

@@ -22,6 +22,7 @@ import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from urllib.parse import urlparse
 
 from ..records import Completion
@@ -241,8 +242,15 @@ class OpenAIChatModel(ChatModel):
             payload["seed"] = params.seed + offset
         if params.json_schema is not None and self.json_schema_supported:
             payload["response_format"] = response_format(params.json_schema)
+        if params.stop is not None and params.stop.strings:
+            # stop where the answer is complete (the closing tag); servers leave the stop string out
+            payload["stop"] = list(params.stop.strings)
         data = self._send(payload)
         comps = self._parse(data)
+        if params.stop is not None and params.stop.strings:
+            reasons = [c.get("stop_reason") for c in sorted(data.get("choices") or [], key=lambda c: c.get("index", 0))]
+            comps = [c if r not in params.stop.strings else replace(c, text=params.stop.restore(c.text))
+                     for c, r in zip(comps, reasons + [None] * len(comps))]
         if n > 1:
             if len(comps) >= n:
                 self.server_honours_n = True

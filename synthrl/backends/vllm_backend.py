@@ -59,6 +59,9 @@ class VLLMChatModel(ChatModel):
         if not conversations:
             return []
         extra = _structured(params.json_schema) if params.json_schema is not None else {}
+        if params.stop is not None and params.stop.strings:
+            # stop where the answer is complete; keep the closing string, the checker reads it
+            extra.update(stop=list(params.stop.strings), include_stop_str_in_output=True)
         sp = self._vllm.SamplingParams(n=params.n, temperature=params.temperature, top_p=params.top_p,
                                        max_tokens=params.max_tokens, seed=params.seed, **extra)
         with self._lock:

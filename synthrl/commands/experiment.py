@@ -7,8 +7,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import sys
 
 from .run_arg import add_run_argument, open_run, stage_guard
 
@@ -67,7 +69,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
                 variants=args.variants, m=args.m, seeds=args.seeds, benchmark=args.benchmark, name=args.name,
                 train_overrides={"max_steps": args.steps} if args.steps else {},
                 eval_overrides={"limit": args.limit} if args.limit else {})
-            with stage_guard(store, "train"):
+            # with --json, stdout carries the JSON only: the trainer's own log lines go to stderr
+            with stage_guard(store, "train"), contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
                 run_experiment(store, cfg, progress=None if args.json else print)
         elif load_record(store, args.name) is None:
             raise UserError(f"run {store.name} has no experiment {args.name!r}")

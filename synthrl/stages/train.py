@@ -37,6 +37,7 @@ import yaml
 
 from ..prompts import student_messages
 from ..records import Sample
+from ..stopping import AnswerStop
 from ..store import RunStore
 from .rewards import RewardRecorder, checker_reward_model
 
@@ -88,11 +89,20 @@ class TrainConfig:
     use_vllm: bool = False
     vllm_mode: str = "colocate"          # colocate | server (GRPO only)
     ppo_epochs: int = 4                  # PPO optimisation epochs per batch of rollouts
+    stop_at_answer: bool = True          # end each rollout once its answer is complete (synthrl/stopping.py)
+    # also send training metrics to these trackers (comma-separated: tensorboard, trackio, wandb); the run
+    # store always gets them. "none": nothing leaves the machine.
+    report_to: str = "none"
 
     def __post_init__(self):
         problems = self.problems()
         if problems:
             raise TrainError("invalid training settings: " + "; ".join(problems))
+
+    def trackers(self) -> list[str]:
+        """The trackers named in report_to ([] for none)."""
+        names = [t.strip().lower() for t in str(self.report_to or "none").split(",") if t.strip()]
+        return [t for t in names if t != "none"]
 
     def problems(self) -> list[str]:
         p = []
@@ -130,6 +140,9 @@ class TrainConfig:
                      f"by num_generations ({self.num_generations}): a GRPO batch holds whole groups of rollouts")
         if self.vllm_mode not in VLLM_MODES:
             p.append(f"vllm_mode must be one of {', '.join(VLLM_MODES)}, got {self.vllm_mode!r}")
+        unknown = [t for t in self.trackers() if t not in REPORT_TO]
+        if unknown:
+            p.append(f"report_to: unknown tracker(s) {', '.join(unknown)}; use none or any of {', '.join(REPORT_TO)}")
         if self.use_vllm and self.algo == "ppo":
             p.append("use_vllm works with GRPO only (TRL's PPO generates with transformers)")
         return p
@@ -197,7 +210,7 @@ _FIELD_TYPES = {"algo": str, "learning_rate": float, "num_generations": int, "te
                 "max_steps": int, "per_device_batch": int, "grad_accum": int, "lora": bool, "lora_r": int,
                 "seed": int, "save_steps": int, "eval_every": int, "heldout_fraction": float,
                 "heldout_from": str, "model": str,
-                "use_vllm": bool, "vllm_mode": str, "ppo_epochs": int}
+                "use_vllm": bool, "vllm_mode": str, "ppo_epochs": int, "stop_at_answer": bool, "report_to": str}
 
 
 def _coerce(v: Any, tp: type | None) -> tuple[bool, Any]:
@@ -786,6 +799,47 @@ def _heldout_fn(plan: _Plan, config: TrainConfig):
     return lambda model: greedy_accuracy(model, tok, plan.task, plan.heldout, config.max_completion_length)
 
 
+REPORT_TO = ("tensorboard", "trackio", "wandb")
+
+
+def _vllm_stop_kwargs(task, config: TrainConfig) -> dict | None:
+    """TRL's vLLM generation: stop strings where the answer format has one (the closing tag)."""
+    if not (config.use_vllm and config.stop_at_answer):
+        return None
+    strings = AnswerStop.for_task(task).strings
+    return {"stop": list(strings), "include_stop_str_in_output": True} if strings else None
+
+
+def stop_rollouts_at_answer(model, tokenizer, answer_stop: AnswerStop) -> None:
+    """Make `model.generate` (as TRL's trainers call it) end each row once its answer is complete.
+
+    The rows that stopped early get an end-of-sequence token where they stopped, so the trainer masks
+    what follows exactly as after a natural end.
+    """
+    from ..backends.transformers_backend import _answer_stopping
+
+    inner = model.generate
+    eos = tokenizer.eos_token_id
+
+    def generate(*args, **kwargs):
+        from transformers import StoppingCriteriaList
+
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids is None or eos is None:
+            return inner(*args, **kwargs)
+        width = ids.shape[1]
+        crit = _answer_stopping(answer_stop, tokenizer, prompt_len=width)
+        kwargs["stopping_criteria"] = StoppingCriteriaList([*(kwargs.get("stopping_criteria") or []), crit])
+        out = inner(*args, **kwargs)
+        seqs = out if hasattr(out, "shape") else out.sequences
+        for row, n in crit.stopped_at.items():
+            if width + n < seqs.shape[1]:
+                seqs[row, width + n] = eos
+        return out
+
+    model.generate = generate
+
+
 def _grpo_trainer(store, config, plan, recorder, stop, out_dir):
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
@@ -799,15 +853,19 @@ def _grpo_trainer(store, config, plan, recorder, stop, out_dir):
         max_completion_length=config.max_completion_length, num_train_epochs=config.epochs,
         max_steps=config.max_steps or -1, per_device_train_batch_size=config.per_device_batch,
         gradient_accumulation_steps=config.grad_accum, seed=config.seed, save_strategy="steps",
-        save_steps=config.save_steps, save_total_limit=3, logging_steps=1, report_to="none",
+        save_steps=config.save_steps, save_total_limit=3, logging_steps=1, report_to=config.trackers() or "none",
         use_vllm=config.use_vllm, vllm_mode=config.vllm_mode, log_completions=False,
+        generation_kwargs=_vllm_stop_kwargs(plan.task, config),
         model_init_kwargs={"dtype": _dtype()}, disable_tqdm=not plan.is_main, **dev,
     )
     StoreCallback = _store_callback_class()
     callback = StoreCallback(store if plan.is_main else None, "grpo", recorder, stop, _heldout_fn(plan, config),
                              config.eval_every if plan.heldout else 0)
+    model = load_model(plan.model_path, dtype=_dtype())
+    if config.stop_at_answer and not config.use_vllm:
+        stop_rollouts_at_answer(model, plan.tokenizer, AnswerStop.for_task(plan.task))
     trainer = GRPOTrainer(
-        model=load_model(plan.model_path, dtype=_dtype()), reward_funcs=[recorder], args=args, train_dataset=ds,
+        model=model, reward_funcs=[recorder], args=args, train_dataset=ds,
         processing_class=plan.tokenizer, callbacks=[callback],
         peft_config=_lora_config(config) if config.lora else None,
     )
@@ -848,6 +906,8 @@ def _ppo_trainer(store, config, plan, recorder, stop, out_dir, resume_from: Path
             m.resize_token_embeddings(len(tok))
     for m in (policy, ref, value):
         m.config.pad_token_id = tok.pad_token_id
+    if config.stop_at_answer:
+        stop_rollouts_at_answer(policy, tok, AnswerStop.for_task(plan.task))
 
     def encode(s: Sample) -> list[int]:
         ids = tok.apply_chat_template(student_messages(plan.task, s.question), add_generation_prompt=True,
