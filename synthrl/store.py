@@ -85,6 +85,26 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 
+# Added for the expert's hour (#15): the map's embedding cache and projection, measured throughput and
+# pre-launch estimates, and training runs (each one its own series of metrics and completions).
+_SCHEMA_GLANCE = """
+CREATE TABLE IF NOT EXISTS embeddings (
+    hash TEXT NOT NULL, model TEXT NOT NULL, dim INTEGER NOT NULL, vec BLOB NOT NULL, at REAL,
+    PRIMARY KEY (hash, model));
+CREATE TABLE IF NOT EXISTS map_points (
+    hash TEXT NOT NULL, kind TEXT NOT NULL, x REAL, y REAL, dup INTEGER, PRIMARY KEY (hash, kind));
+CREATE TABLE IF NOT EXISTS throughput (
+    id INTEGER PRIMARY KEY, stage TEXT, role TEXT, backend TEXT, model TEXT, calls INTEGER,
+    prompt_tokens INTEGER, completion_tokens INTEGER, seconds REAL, at REAL);
+CREATE TABLE IF NOT EXISTS estimates (id INTEGER PRIMARY KEY, stage TEXT NOT NULL, data TEXT NOT NULL, at REAL);
+CREATE TABLE IF NOT EXISTS training_runs (
+    id INTEGER PRIMARY KEY, selection_id INTEGER, algo TEXT, variant TEXT, out_dir TEXT, config TEXT,
+    started_at REAL, updated_at REAL, resumes INTEGER DEFAULT 0, state TEXT, steps INTEGER, final_model TEXT);
+"""
+# Columns added to tables older stores already have: (table, column, type).
+_ADDED_COLUMNS = (("metrics", "train_run", "INTEGER"), ("rollouts", "train_run", "INTEGER"))
+
+
 # A sample edited since it was measured carries this flag until it has a pass rate again.
 NEEDS_REMEASURE = "needs_remeasure"
 # Editing these invalidates a sample's attempts and pass rates.
@@ -126,6 +146,8 @@ class RunStore:
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA busy_timeout=30000")
             self._conn.executescript(_SCHEMA)
+            self._conn.executescript(_SCHEMA_GLANCE)
+            self._add_columns()
             found = self.meta("schema_version")
         except sqlite3.DatabaseError as e:
             # "file is not a database", "database disk image is malformed", a read-only or locked file
@@ -152,6 +174,16 @@ class RunStore:
         """
         d = paths.run_dir(run)
         return cls(d / "run.db", create=create)
+
+    def _add_columns(self) -> None:
+        """Give an older store the columns added since (another process may add one first)."""
+        for table, column, kind in _ADDED_COLUMNS:
+            if column not in {r[1] for r in self._conn.execute(f"PRAGMA table_info({table})")}:
+                try:
+                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+                except sqlite3.OperationalError:
+                    if column not in {r[1] for r in self._conn.execute(f"PRAGMA table_info({table})")}:
+                        raise
 
     @property
     def name(self) -> str:
@@ -545,26 +577,44 @@ class RunStore:
         return None
 
     # -- training metrics and rollouts -------------------------------------------------
-    def add_metrics(self, step: int, values: dict[str, float], tag: str = "") -> None:
+    def add_metrics(self, step: int, values: dict[str, float], tag: str = "", train_run: int | None = None) -> None:
+        """Metrics of one step; `train_run`: the training run they belong to (store.start_training_run)."""
         now = time.time()
         with self.tx() as c:
-            c.executemany("INSERT INTO metrics(tag, step, key, value, at) VALUES (?,?,?,?,?)",
-                          [(tag, step, k, float(v), now) for k, v in values.items()])
+            c.executemany("INSERT INTO metrics(tag, step, key, value, at, train_run) VALUES (?,?,?,?,?,?)",
+                          [(tag, step, k, float(v), now, train_run) for k, v in values.items()])
 
-    def metrics(self, key_prefix: str = "", tag: str | None = None) -> list[dict]:
-        sql = "SELECT tag, step, key, value, at FROM metrics WHERE key LIKE ?" + (" AND tag=?" if tag is not None else "")
-        params = (key_prefix + "%",) + ((tag,) if tag is not None else ())
+    def metrics(self, key_prefix: str = "", tag: str | None = None, train_run: int | None = None) -> list[dict]:
+        sql = "SELECT tag, step, key, value, at, train_run FROM metrics WHERE key LIKE ?" + \
+            (" AND tag=?" if tag is not None else "") + (" AND train_run=?" if train_run is not None else "")
+        params = (key_prefix + "%",) + ((tag,) if tag is not None else ()) + \
+            ((train_run,) if train_run is not None else ())
         return [dict(r) for r in self.query(sql + " ORDER BY id", params)]
 
-    def add_rollouts(self, step: int, rows: list[tuple[str, str, float]], tag: str = "") -> None:
+    def add_rollouts(self, step: int, rows: list[tuple[str, str, float]], tag: str = "",
+                     train_run: int | None = None) -> None:
         now = time.time()
         with self.tx() as c:
-            c.executemany("INSERT INTO rollouts(tag, step, prompt, completion, reward, at) VALUES (?,?,?,?,?,?)",
-                          [(tag, step, p, comp, float(r), now) for p, comp, r in rows])
+            c.executemany("INSERT INTO rollouts(tag, step, prompt, completion, reward, at, train_run)"
+                          " VALUES (?,?,?,?,?,?,?)",
+                          [(tag, step, p, comp, float(r), now, train_run) for p, comp, r in rows])
 
-    def rollouts(self, limit: int = 50, tag: str | None = None) -> list[dict]:
-        sql = "SELECT * FROM rollouts" + (" WHERE tag=?" if tag is not None else "") + " ORDER BY id DESC LIMIT ?"
-        return [dict(r) for r in self.query(sql, ((tag,) if tag is not None else ()) + (limit,))]
+    def rollouts(self, limit: int = 50, tag: str | None = None, train_run: int | None = None,
+                 step: int | None = None, text: str = "", reward: str = "all") -> list[dict]:
+        """Stored completions, newest first; filtered by training run, step, prompt text and reward
+        ("all", "rewarded": reward > 0, "unrewarded": reward <= 0)."""
+        where, params = [], []
+        for col, val in (("tag", tag), ("train_run", train_run), ("step", step)):
+            if val is not None:
+                where.append(f"{col}=?"); params.append(val)
+        if text:
+            where.append("instr(lower(prompt), ?) > 0"); params.append(text.lower())
+        if reward == "rewarded":
+            where.append("reward > 0")
+        elif reward == "unrewarded":
+            where.append("reward <= 0")
+        sql = "SELECT * FROM rollouts" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
+        return [dict(r) for r in self.query(sql, (*params, limit))]
 
     # -- evaluations ---------------------------------------------------------------------
     def _ensure_eval_selection(self) -> None:
@@ -617,6 +667,87 @@ class RunStore:
     def failures(self, stage: str | None = None) -> list[dict]:
         sql = "SELECT * FROM failures" + (" WHERE stage=?" if stage else "") + " ORDER BY id"
         return [dict(r) for r in self.query(sql, (stage,) if stage else ())]
+
+    # -- training runs: one per training started afresh; a resume continues its run -------------------
+    def start_training_run(self, selection_id: int | None, algo: str, out_dir: str, config: dict | None = None,
+                           variant: str | None = None, resume: bool = False) -> int:
+        """The training run a training writes under: with `resume`, the newest run trained into `out_dir`
+        (its resume count goes up); otherwise a new one."""
+        now = time.time()
+        with self.tx() as c:
+            if resume:
+                row = c.execute("SELECT id FROM training_runs WHERE out_dir=? ORDER BY id DESC LIMIT 1",
+                                (str(out_dir),)).fetchone()
+                if row is not None:
+                    c.execute("UPDATE training_runs SET resumes=resumes+1, state='running', updated_at=? WHERE id=?",
+                              (now, row[0]))
+                    return row[0]
+            return c.execute(
+                "INSERT INTO training_runs(selection_id, algo, variant, out_dir, config, started_at, updated_at,"
+                " resumes, state, steps) VALUES (?,?,?,?,?,?,?,0,'running',0)",
+                (selection_id, algo, variant, str(out_dir), json.dumps(config or {}), now, now)).lastrowid
+
+    def update_training_run(self, run_id: int, **fields: Any) -> None:
+        allowed = {"state", "steps", "final_model", "variant"}
+        if set(fields) - allowed:
+            raise ValueError(f"cannot update training run fields {sorted(set(fields) - allowed)}")
+        sets = ", ".join(f"{k}=?" for k in fields) + ", updated_at=?"
+        self.execute(f"UPDATE training_runs SET {sets} WHERE id=?", (*fields.values(), time.time(), run_id))
+
+    def training_runs(self) -> list[dict]:
+        out = []
+        for r in self.query("SELECT * FROM training_runs ORDER BY id"):
+            d = dict(r); d["config"] = json.loads(d["config"] or "{}"); out.append(d)
+        return out
+
+    # -- the map: embeddings cached by text hash, and their 2-D projection ---------------------------------
+    def cached_embeddings(self, hashes: Iterable[str], model: str) -> dict[str, bytes]:
+        """{hash: float32 vector bytes} for the hashes already embedded by `model`."""
+        wanted = list(dict.fromkeys(hashes))
+        out: dict[str, bytes] = {}
+        for i in range(0, len(wanted), 900):  # SQLite's bound-parameter limit
+            part = wanted[i:i + 900]
+            out.update((r[0], r[1]) for r in self.query(
+                f"SELECT hash, vec FROM embeddings WHERE model=? AND hash IN ({','.join('?' * len(part))})",
+                (model, *part)))
+        return out
+
+    def add_embeddings(self, model: str, rows: list[tuple[str, int, bytes]]) -> None:
+        now = time.time()
+        with self.tx() as c:
+            c.executemany("INSERT OR REPLACE INTO embeddings(hash, model, dim, vec, at) VALUES (?,?,?,?,?)",
+                          [(h, model, dim, vec, now) for h, dim, vec in rows])
+
+    def replace_map_points(self, rows: list[tuple[str, str, float, float, int | None]]) -> None:
+        """The whole projection at once: (hash, kind 'sample'|'passage', x, y, near-duplicate group)."""
+        with self.tx() as c:
+            c.execute("DELETE FROM map_points")
+            c.executemany("INSERT OR REPLACE INTO map_points(hash, kind, x, y, dup) VALUES (?,?,?,?,?)", rows)
+
+    def map_points(self, kind: str) -> list[tuple]:
+        return [tuple(r) for r in self.query("SELECT hash, x, y, dup FROM map_points WHERE kind=?", (kind,))]
+
+    # -- throughput measured by real stage runs, and the estimates made before launching ------------------
+    def add_throughput(self, stage: str, role: str, backend: str, model: str, calls: int, prompt_tokens: int,
+                       completion_tokens: int, seconds: float) -> None:
+        self.execute("INSERT INTO throughput(stage, role, backend, model, calls, prompt_tokens, completion_tokens,"
+                     " seconds, at) VALUES (?,?,?,?,?,?,?,?,?)",
+                     (stage, role, backend, model, calls, prompt_tokens, completion_tokens, seconds, time.time()))
+
+    def throughput(self, role: str | None = None) -> list[dict]:
+        sql = "SELECT * FROM throughput" + (" WHERE role=?" if role else "") + " ORDER BY id"
+        return [dict(r) for r in self.query(sql, (role,) if role else ())]
+
+    def add_estimate(self, stage: str, data: dict) -> int:
+        return self.execute("INSERT INTO estimates(stage, data, at) VALUES (?,?,?)",
+                            (stage, json.dumps(data), time.time()))
+
+    def estimates(self, stage: str | None = None) -> list[dict]:
+        sql = "SELECT * FROM estimates" + (" WHERE stage=?" if stage else "") + " ORDER BY id"
+        out = []
+        for r in self.query(sql, (stage,) if stage else ()):
+            d = dict(r); d["data"] = json.loads(d["data"]); out.append(d)
+        return out
 
     # -- summary ----------------------------------------------------------------------------
     def status(self) -> dict:

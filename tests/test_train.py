@@ -345,3 +345,26 @@ def test_each_selection_trains_into_its_own_folder_and_is_recorded(store):
     (b / "checkpoint-2").mkdir(parents=True)
     (b / "checkpoint-2" / "trainer_state.json").write_text("{}")
     assert latest_model(store) == str(b / "checkpoint-2")
+
+
+def test_metrics_reach_the_users_tracker_only_when_asked(store, runs_dir, tiny_model, capsys):
+    """report_to sends training curves to TensorBoard too; by default nothing is written for any tracker."""
+    from synthrl.cli import main
+    from synthrl.stages.train import TrainConfig, TrainError
+
+    with pytest.raises(TrainError, match="report_to: unknown tracker"):
+        TrainConfig(report_to="mlflow")
+    add_selection(store, n=4)
+    cfg = _yaml(runs_dir / "train.yaml", f"model: {tiny_model}\nmax_steps: 1\nheldout_fraction: 0.0\n")
+    assert main(["train", "t", "--profile", "tiny", "--config", str(cfg)]) == 0
+    assert list(store.dir.rglob("events.out.tfevents*")) == []
+    assert main(["train", "t", "--profile", "tiny", "--config", str(cfg), "--report-to", "tensorboard"]) == 0
+    events = list(store.dir.rglob("events.out.tfevents*"))
+    assert events, "no TensorBoard event file was written"
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(events[0].parent))
+    acc.Reload()
+    assert any("reward" in tag for tag in acc.Tags()["scalars"])
+    # the run store still has the curves the app draws
+    assert [r for r in store.metrics("train/reward") if r["key"] == "train/reward"]

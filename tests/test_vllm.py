@@ -57,8 +57,10 @@ def vllm_server(vllm_python, tmp_path_factory):
 
     log = tmp_path_factory.mktemp("vllm") / "server.log"
     # eager: no torch.compile warm-up (on 2 busy CPU cores ~100 s to ready instead of ~470 s)
+    # on a GPU: leave room for the in-process engine of test_in_process_vllm_backend_...
     server = VLLMServer(str(prepare_bundled_model(quiet=True)), served_name=BUNDLED_SERVED_NAME,
-                        max_model_len=1024, eager=True, python=vllm_python, log=log)
+                        max_model_len=1024, eager=True, python=vllm_python, log=log,
+                        extra_args=["--gpu-memory-utilization", "0.3"])
     server.start()
     try:
         waited = server.wait_ready(timeout=START_TIMEOUT)

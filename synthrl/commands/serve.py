@@ -95,9 +95,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UserError(str(e)) from None
     if server.ready():
         raise UserError(f"something already answers at {server.url}: choose another --port")
+    slow = " (on a CPU the first start compiles for several minutes; --eager skips that)"
     print(f"synthrl serve: starting vLLM ({python}) for {server.model_path} on {server.url}"
-          + (" — on a CPU the first start takes a few minutes (compilation)" if server.cpu and not args.eager else ""),
-          flush=True)
+          + (slow if server.cpu and not args.eager else ""), flush=True)
     server.start()
     try:
         waited = server.wait_ready(timeout=3600)

@@ -39,6 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                    "(default: the run's student)")
     p.add_argument("--use-vllm", action="store_true", help="generate rollouts with vLLM (GRPO, NVIDIA GPU)")
     p.add_argument("--vllm-mode", choices=("colocate", "server"), help="vLLM in this process or a trl vllm-serve")
+    p.add_argument("--report-to", metavar="TRACKERS",
+                   help="also log training metrics to tensorboard, trackio and/or wandb (comma-separated; "
+                        "default none: metrics go to the run store only)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_train)
 
@@ -105,7 +108,8 @@ def train_config_from_args(args: argparse.Namespace, store=None):
     cfg = TrainConfig.profile(args.profile) if args.profile else (recorded or TrainConfig())
     if args.config:
         cfg = TrainConfig.from_yaml(args.config, base=cfg)
-    flags = {"algo": args.algo, "max_steps": args.max_steps, "model": args.model, "vllm_mode": args.vllm_mode}
+    flags = {"algo": args.algo, "max_steps": args.max_steps, "model": args.model, "vllm_mode": args.vllm_mode,
+             "report_to": getattr(args, "report_to", None)}
     changes = {k: v for k, v in flags.items() if v is not None}
     if args.lora:
         changes["lora"] = True

@@ -30,6 +30,9 @@ class RewardRecorder:
             reward_fn = make_reward(task)
         self.reward_fn = reward_fn
         self.last: list[tuple[str, str, float]] = []
+        self.pending: list[tuple[str, str, float]] = []   # scored since the last drain() (bounded)
+        self.calls = 0
+        self.prompt_tokens = 0
         self.generated_tokens = 0
         self.completion_lengths: list[int] = []
         self.rewards: list[float] = []
@@ -49,9 +52,42 @@ class RewardRecorder:
     def note(self, prompts, completions, rewards, lengths) -> None:
         with self._lock:
             self.last = [(_as_text(p), _as_text(c), float(r)) for p, c, r in zip(prompts, completions, rewards)]
+            self.pending = (self.pending + self.last)[-PENDING_MAX:]
+            self.calls += len(self.last)
             self.generated_tokens += int(sum(lengths))
             self.completion_lengths = list(lengths)
             self.rewards = list(rewards)
+
+
+    def drain(self) -> list[tuple[str, str, float]]:
+        """Every (prompt, completion, reward) scored since the last drain; the buffer starts empty again."""
+        with self._lock:
+            rows, self.pending = self.pending, []
+        return rows
+
+
+# Scored completions kept between two drains (a step of the paper's 64 rollouts fits many times over).
+PENDING_MAX = 1024
+
+
+def pick_completions(rows: list[tuple[str, str, float]], k: int) -> list[tuple[str, str, float]]:
+    """At most `k` of a step's completions, rewarded and unrewarded ones alike, spread over its prompts.
+
+    Keeping only the first k would show one prompt's group; keeping only the best would hide what
+    the model gets wrong. Rows alternate between the highest- and lowest-reward halves, each in the
+    order the prompts came.
+    """
+    if len(rows) <= k:
+        return list(rows)
+    ranked = sorted(range(len(rows)), key=lambda i: -rows[i][2])
+    hi, lo = sorted(ranked[: len(rows) // 2]), sorted(ranked[len(rows) // 2:])
+    half = max(1, (k + 1) // 2)
+    hi, lo = hi[:: max(1, len(hi) // half)], lo[:: max(1, len(lo) // half)]
+    picked: list[int] = []
+    for pair in zip(hi, lo):
+        picked.extend(pair)
+    picked.extend(hi[len(lo):] + lo[len(hi):])
+    return [rows[i] for i in sorted(picked[:k])]
 
 
 def _as_text(x: Any) -> str:

@@ -39,14 +39,16 @@ from ..prompts import student_messages
 from ..records import Sample
 from ..stopping import AnswerStop
 from ..store import RunStore
-from .rewards import RewardRecorder, checker_reward_model
+from .rewards import RewardRecorder, checker_reward_model, pick_completions
 
 ALGOS = ("grpo", "ppo")
 VLLM_MODES = ("colocate", "server")
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 FINAL_DIR = "final"
-# How many sample completions (with rewards) are stored per logged step.
-ROLLOUTS_PER_LOG = 4
+# How many completions (with rewards) are stored per training step: a bounded, reward-balanced sample of
+# every completion the step scored, so every step can be browsed afterwards (not only the latest).
+ROLLOUTS_PER_STEP = 16
+ROLLOUTS_PER_LOG = ROLLOUTS_PER_STEP  # the former name
 # Held-out greedy accuracy never uses more items than this (it runs inside training).
 HELDOUT_MAX = 64
 HELDOUT_FROM = ("selection", "unselected")
@@ -251,6 +253,7 @@ class TrainReport:
     callback_seconds: float = 0.0         # time spent writing to the store (the callback)
     generated_tokens: int = 0
     selection_id: int | None = None       # the selection trained on
+    train_run: int | None = None          # the training run (store.training_runs) metrics and rollouts carry
     left_out_rejected: int = 0            # selected samples rejected (or otherwise no longer candidates) since
 
 
@@ -385,6 +388,11 @@ def prepare(store: RunStore, config: TrainConfig, selection_id: int | None = Non
             raise TrainError("use_vllm needs an NVIDIA GPU; none is visible")
     if config.lora and importlib.util.find_spec("peft") is None:
         raise TrainError("lora is set but peft is not installed: pip install peft")
+    for tracker in config.trackers():
+        module = {"tensorboard": "tensorboard", "trackio": "trackio", "wandb": "wandb"}[tracker]
+        if importlib.util.find_spec(module) is None:
+            raise TrainError(f"report_to names {tracker}, which is not installed: pip install {tracker} "
+                             "(or train with report_to none; the app's curves come from the run store)")
     from ..models import resolve_model
 
     try:
@@ -522,8 +530,9 @@ def _store_callback_class():
 
         def __init__(self, store: RunStore, algo: str, recorder: RewardRecorder, stop: threading.Event,
                      heldout_fn: Callable[[Any], float] | None, eval_every: int, step_offset: int = 0,
-                     max_steps_total: int | None = None):
+                     max_steps_total: int | None = None, train_run: int | None = None):
             self.store, self.algo, self.recorder, self.stop = store, algo, recorder, stop
+            self.train_run = train_run
             self.heldout_fn, self.eval_every = heldout_fn, eval_every
             self.step_offset, self.max_steps_total = step_offset, max_steps_total
             self.seconds = 0.0
@@ -574,17 +583,24 @@ def _store_callback_class():
                 values["train/reward_std"] = (sum((x - mean) ** 2 for x in r) / max(len(r) - 1, 1)) ** 0.5
             step = state.global_step
             if values:
-                self.store.add_metrics(step, values)
+                self.store.add_metrics(step, values, train_run=self.train_run)
                 self.last_metrics.update(values)
-            if rec.last and any(k.startswith(("reward", "objective")) for k in logs):
-                self.store.add_rollouts(step, rec.last[:ROLLOUTS_PER_LOG])
+            self._store_completions(step)
             self.store.set_progress("train", step, state.max_steps, "running")
+
+        def _store_completions(self, step: int) -> None:
+            """Every completion scored since the last call, bounded per step, under this step."""
+            rows = self.recorder.drain()
+            if rows:
+                self.store.add_rollouts(step, pick_completions(rows, ROLLOUTS_PER_STEP), train_run=self.train_run)
 
         def on_step_end(self, args, state, control, **kw):
             if self._stop_agreed(args):
                 control.should_save = True
                 control.should_training_stop = True
                 self.stopped = True
+            if state.is_world_process_zero:
+                self._timed(self._store_completions, state.global_step)
             if self.heldout_fn and self.eval_every and state.global_step % self.eval_every == 0:
                 self._heldout(state, kw.get("model"))
 
@@ -608,7 +624,8 @@ def _store_callback_class():
             acc = self.heldout_fn(model)
             if not math.isnan(acc):
                 self.heldout_accuracy = acc
-                self._timed(self.store.add_metrics, state.global_step, {"train/heldout_accuracy": acc})
+                self._timed(self.store.add_metrics, state.global_step, {"train/heldout_accuracy": acc}, "",
+                            self.train_run)
 
         def _stop_agreed(self, args) -> bool:
             """Every process must stop at the same step, or the others wait forever in the next all-reduce."""
@@ -666,20 +683,26 @@ def _lora_config(config: TrainConfig):
 
 
 def train(store: RunStore, config: TrainConfig, stop_event: threading.Event | None = None, resume: bool = False,
-          reward_fn: Callable | None = None, selection_id: int | None = None) -> TrainReport:
+          reward_fn: Callable | None = None, selection_id: int | None = None,
+          variant: str | None = None) -> TrainReport:
     """Train the run's student on a selection (default: the latest); returns when done or stopped.
 
     stop_event: set it (or send SIGTERM) to save a checkpoint and return early.
     resume: continue from the newest complete checkpoint in <run>/checkpoints/selection-<id>.
     reward_fn: the reward to use instead of `scoring.make_reward(task)` (tests).
+    variant: a name for this training run in the Train tab's legend (e.g. an experiment's variant).
     """
     t0 = time.time()
     plan = prepare(store, config, selection_id)
     out_dir = checkpoints_dir(store, plan.selection_id)
     resume_from = latest_checkpoint(out_dir) if resume else None
+    train_run = None
     if plan.is_main:
         _make_room(store, out_dir, resume_from)
         out_dir.mkdir(parents=True, exist_ok=True)
+        # a resume continues the training run that wrote the checkpoint; anything else starts a new one
+        train_run = store.start_training_run(plan.selection_id, config.algo, str(out_dir), config.to_dict(),
+                                             variant=variant, resume=resume_from is not None)
         store.set_config("base_model", plan.model_path)
         store.set_config("train_config", config.to_dict())
         store.set_config("train_heldout_ids", [s.id for s in plan.heldout])
@@ -706,6 +729,7 @@ def train(store: RunStore, config: TrainConfig, stop_event: threading.Event | No
     try:
         if config.algo == "grpo":
             trainer, callback = _grpo_trainer(store, config, plan, recorder, stop, out_dir)
+            callback.train_run = train_run
             try:
                 trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
             except _StopRequested:
@@ -713,6 +737,7 @@ def train(store: RunStore, config: TrainConfig, stop_event: threading.Event | No
             policy = trainer.model
         else:
             trainer, callback = _ppo_trainer(store, config, plan, recorder, stop, out_dir, resume_from)
+            callback.train_run = train_run
             try:
                 trainer.train()
             except _StopRequested:
@@ -720,6 +745,8 @@ def train(store: RunStore, config: TrainConfig, stop_event: threading.Event | No
             policy = trainer.model.policy if hasattr(trainer.model, "policy") else trainer.model
     except Exception as e:
         if plan.is_main:
+            if train_run is not None:
+                store.update_training_run(train_run, state="failed")
             p = store.progress("train") or {}
             store.set_progress("train", p.get("done") or 0, p.get("total") or 0, "failed", str(e)[:500])
             store.log("train", f"{config.algo} training failed: {type(e).__name__}: {e}", "error")
@@ -739,6 +766,10 @@ def train(store: RunStore, config: TrainConfig, stop_event: threading.Event | No
             store.set_config("latest_model", str(final))
             store.add_trained_model(str(final), plan.selection_id, algo=config.algo, steps=step)
         state = "stopped" if callback.stopped else "done"
+        store.update_training_run(train_run, state=state, steps=step, final_model=str(final) if final else None)
+        if recorder.generated_tokens:
+            store.add_throughput("train", "student", "trl-" + config.algo, plan.model_path, recorder.calls,
+                                 recorder.prompt_tokens, recorder.generated_tokens, time.time() - t0)
         store.set_progress("train", step, max_steps, state,
                            f"stopped at step {step}; resume with --resume" if callback.stopped else "finished")
         store.log("train", f"{config.algo} {state} at step {step}/{max_steps}"
@@ -750,7 +781,7 @@ def train(store: RunStore, config: TrainConfig, stop_event: threading.Event | No
         skipped_too_long=plan.skipped_too_long, last_metrics=dict(callback.last_metrics),
         heldout_accuracy=callback.heldout_accuracy, seconds=time.time() - t0, callback_seconds=callback.seconds,
         generated_tokens=recorder.generated_tokens, selection_id=plan.selection_id,
-        left_out_rejected=plan.left_out_rejected,
+        left_out_rejected=plan.left_out_rejected, train_run=train_run,
     )
 
 
@@ -766,6 +797,10 @@ def _make_room(store: RunStore, out_dir: Path, resume_from: Path | None) -> None
         step = _checkpoint_step(resume_from)
         store.execute("DELETE FROM metrics WHERE tag='' AND key LIKE 'train/%' AND step > ?", (step,))
         store.execute("DELETE FROM rollouts WHERE tag='' AND step > ?", (step,))
+        last = store.scalar("SELECT max(id) FROM training_runs WHERE out_dir=?", (str(out_dir),))
+        if last is not None:  # the steps after the checkpoint run again in the same training run
+            store.execute("DELETE FROM metrics WHERE train_run=? AND key LIKE 'train/%' AND step > ?", (last, step))
+            store.execute("DELETE FROM rollouts WHERE train_run=? AND step > ?", (last, step))
         return
     old = [p for p in out_dir.iterdir() if CHECKPOINT_RE.match(p.name) or p.name == FINAL_DIR] \
         if out_dir.is_dir() else []
