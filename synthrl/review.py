@@ -53,11 +53,14 @@ class SampleRow:
     flags: tuple[str, ...]
     needs_remeasure: bool
     question: str
+    reasons: tuple[str, ...] = ()     # why it needs an expert (synthrl.triage), most urgent first
 
 
 def edit_sample(store: RunStore, sample_id: int, *, question: str | None = None, answer: str | None = None,
-                status: str | None = None, author: str = "cli", task=None) -> SampleEdit:
+                status: str | None = None, author: str = "cli", task=None, log: bool = True) -> SampleEdit:
     """Edit a sample as the Review tab does; None leaves a field as it is.
+
+    `log=False` leaves the run's event log alone (a batch of edits logs one line for all of them).
 
     A new answer re-reads the reference with the task's checker; when the checker cannot read
     one, the reference is left unchanged and the result carries a warning.
@@ -91,16 +94,23 @@ def edit_sample(store: RunStore, sample_id: int, *, question: str | None = None,
     if not fields:
         return SampleEdit(s.id, (), 0, warning)
     done = store.edit_sample(s.id, author=author, **fields)
-    store.log("review", f"sample {s.id} edited by {author} ({', '.join(done['changed'])})"
-              + (f"; {done['invalidated']} pass rates dropped, needs re-measure" if done["invalidated"] else ""),
-              sample_id=s.id)
+    if log:
+        store.log("review", f"sample {s.id} edited by {author} ({', '.join(done['changed'])})"
+                  + (f"; {done['invalidated']} pass rates dropped, needs re-measure" if done["invalidated"] else ""),
+                  sample_id=s.id)
     return SampleEdit(s.id, tuple(done["changed"]), done["invalidated"], warning)
 
 
 def sample_rows(store: RunStore, version: str | None = None, status: str | None = None,
-                stale: bool = False) -> list[SampleRow]:
+                stale: bool = False, order: str = "id") -> list[SampleRow]:
     """Every sample (or those with `status`, or only those needing re-measure) with its pass rate
-    under `version` (default: the run's base student)."""
+    under `version` (default: the run's base student).
+
+    order "id": by id; "expert": the Review tab's "needs an expert" order, each row with its reasons
+    (synthrl.triage.queue_frame).
+    """
+    if order not in ("id", "expert"):
+        raise ValueError(f"order must be 'id' or 'expert', got {order!r}")
     from .stages.select import default_model_version
 
     version = version or default_model_version(store)
@@ -117,4 +127,14 @@ def sample_rows(store: RunStore, version: str | None = None, status: str | None 
         out.append(SampleRow(s.id, s.round, s.origin, s.status, pr.rate if pr and pr.n else None,
                              pr.n if pr else None, pr.n_correct if pr else None, counts.get(s.id, 0),
                              tuple(f for f in s.flags if f != NEEDS_REMEASURE), needs, s.question))
+    if order == "expert":
+        from dataclasses import replace
+
+        from .triage import queue_frame, reasons_of
+
+        q = queue_frame(store, version)
+        rank = {int(i): k for k, i in enumerate(q["id"])}
+        by_id = {r.id: r for r in out}
+        out = [replace(by_id[i], reasons=tuple(x.text for x in reasons_of(q.loc[i])))
+               for i in sorted(by_id, key=lambda i: rank.get(i, len(rank)))]
     return out

@@ -101,6 +101,20 @@ CREATE TABLE IF NOT EXISTS training_runs (
     id INTEGER PRIMARY KEY, selection_id INTEGER, algo TEXT, variant TEXT, out_dir TEXT, config TEXT,
     started_at REAL, updated_at REAL, resumes INTEGER DEFAULT 0, state TEXT, steps INTEGER, final_model TEXT);
 """
+# Added for the expert's review (#15): judge ratings per sample, and find/replace batches (undoable).
+_SCHEMA_REVIEW = """
+CREATE TABLE IF NOT EXISTS judgements (
+    id INTEGER PRIMARY KEY, sample_id INTEGER NOT NULL, model TEXT, grounding INTEGER, clarity INTEGER,
+    correctness INTEGER, grounding_reason TEXT, clarity_reason TEXT, correctness_reason TEXT,
+    prompt_tokens INTEGER, completion_tokens INTEGER, calls INTEGER, at REAL);
+CREATE INDEX IF NOT EXISTS judgements_sample ON judgements(sample_id);
+CREATE TABLE IF NOT EXISTS fix_batches (
+    id INTEGER PRIMARY KEY, spec TEXT NOT NULL, author TEXT, n INTEGER DEFAULT 0, at REAL,
+    undone_at REAL, undone_by TEXT);
+CREATE TABLE IF NOT EXISTS fix_items (
+    batch_id INTEGER NOT NULL, sample_id INTEGER NOT NULL, field TEXT NOT NULL, old TEXT, new TEXT,
+    PRIMARY KEY (batch_id, sample_id, field));
+"""
 # Columns added to tables older stores already have: (table, column, type).
 _ADDED_COLUMNS = (("metrics", "train_run", "INTEGER"), ("rollouts", "train_run", "INTEGER"))
 
@@ -147,6 +161,7 @@ class RunStore:
             self._conn.execute("PRAGMA busy_timeout=30000")
             self._conn.executescript(_SCHEMA)
             self._conn.executescript(_SCHEMA_GLANCE)
+            self._conn.executescript(_SCHEMA_REVIEW)
             self._add_columns()
             found = self.meta("schema_version")
         except sqlite3.DatabaseError as e:
@@ -748,6 +763,65 @@ class RunStore:
         for r in self.query(sql, (stage,) if stage else ()):
             d = dict(r); d["data"] = json.loads(d["data"]); out.append(d)
         return out
+
+    # -- judge ratings and find/replace batches (synthrl.judge, synthrl.fix) -----------------------------
+    def add_judgement(self, sample_id: int, model: str, ratings: dict, reasons: dict, prompt_tokens: int,
+                      completion_tokens: int, calls: int = 1) -> None:
+        """One judge verdict: ratings {grounding, clarity, correctness: 1-5} with a one-line reason each."""
+        self.execute(
+            "INSERT INTO judgements(sample_id, model, grounding, clarity, correctness, grounding_reason,"
+            " clarity_reason, correctness_reason, prompt_tokens, completion_tokens, calls, at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (sample_id, model, ratings.get("grounding"), ratings.get("clarity"), ratings.get("correctness"),
+             reasons.get("grounding"), reasons.get("clarity"), reasons.get("correctness"), prompt_tokens,
+             completion_tokens, calls, time.time()))
+
+    def judgements(self, sample_id: int | None = None) -> list[dict]:
+        """Judge verdicts (newest last); a sample's latest one is the one that counts."""
+        sql = "SELECT * FROM judgements" + (" WHERE sample_id=?" if sample_id is not None else "") + " ORDER BY id"
+        return [dict(r) for r in self.query(sql, (sample_id,) if sample_id is not None else ())]
+
+    def judge_minima(self) -> list[tuple[int, int]]:
+        """(sample id, lowest of its latest three ratings) for every judged sample."""
+        return [tuple(r) for r in self.query(
+            "SELECT j.sample_id, min(j.grounding, j.clarity, j.correctness) FROM judgements j"
+            " JOIN (SELECT sample_id, max(id) AS id FROM judgements GROUP BY sample_id) l ON l.id=j.id")]
+
+    def judge_cost(self) -> dict:
+        """What judging cost so far: calls, tokens, samples judged, and by which models."""
+        r = self.query("SELECT count(DISTINCT sample_id), coalesce(sum(calls), 0), coalesce(sum(prompt_tokens), 0),"
+                       " coalesce(sum(completion_tokens), 0) FROM judgements")[0]
+        models = [m[0] for m in self.query("SELECT DISTINCT model FROM judgements ORDER BY model")]
+        return {"samples": r[0], "calls": r[1], "prompt_tokens": r[2], "completion_tokens": r[3], "models": models}
+
+    def add_fix_batch(self, spec: dict, author: str) -> int:
+        return self.execute("INSERT INTO fix_batches(spec, author, n, at) VALUES (?,?,0,?)",
+                            (json.dumps(spec), author, time.time()))
+
+    def add_fix_item(self, batch_id: int, sample_id: int, field: str, old: str, new: str) -> None:
+        with self.tx() as c:
+            c.execute("INSERT OR REPLACE INTO fix_items(batch_id, sample_id, field, old, new) VALUES (?,?,?,?,?)",
+                      (batch_id, sample_id, field, old, new))
+            c.execute("UPDATE fix_batches SET n=(SELECT count(*) FROM fix_items WHERE batch_id=?) WHERE id=?",
+                      (batch_id, batch_id))
+
+    def fix_batches(self) -> list[dict]:
+        out = []
+        for r in self.query("SELECT * FROM fix_batches ORDER BY id"):
+            d = dict(r); d["spec"] = json.loads(d["spec"]); out.append(d)
+        return out
+
+    def fix_batch(self, batch_id: int) -> dict | None:
+        rows = self.query("SELECT * FROM fix_batches WHERE id=?", (batch_id,))
+        if not rows:
+            return None
+        d = dict(rows[0]); d["spec"] = json.loads(d["spec"])
+        d["items"] = [dict(r) for r in self.query("SELECT * FROM fix_items WHERE batch_id=? ORDER BY sample_id",
+                                                  (batch_id,))]
+        return d
+
+    def mark_fix_undone(self, batch_id: int, author: str) -> None:
+        self.execute("UPDATE fix_batches SET undone_at=?, undone_by=? WHERE id=?", (time.time(), author, batch_id))
 
     # -- summary ----------------------------------------------------------------------------
     def status(self) -> dict:

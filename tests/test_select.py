@@ -117,3 +117,31 @@ def test_an_edited_sample_is_not_selected_on_its_old_pass_rate(store):
     rep = select_report(store, SelectConfig(rule="paper", m=10))
     chosen = [s.id for s in store.selection_samples(rep.selection_id)]
     assert ids["c"] not in chosen and rep.unmeasured == 1
+
+
+def test_a_new_selection_rule_is_one_registered_function_seen_by_cli_and_app(runs_dir, capsys):
+    """Adding a rule: one decorated function. `synthrl select --help` and the Select tab offer it."""
+    from synthrl.cli import main
+    from synthrl.stages import select as sel
+
+    @sel.selection_rule("median", "closest to p = 0.5 first")
+    def _median(items, config):
+        return [(abs(p - 0.5), i) for i, p in items]
+
+    try:
+        assert select_ids(RATES, SelectConfig(rule="median", m=2)) == sorted(
+            RATES, key=lambda i: (abs(RATES[i] - 0.5), i))[:2]
+        with pytest.raises(SystemExit):
+            main(["select", "--help"])
+        help_text = capsys.readouterr().out
+        assert "median" in help_text and "closest to p = 0.5 first" in help_text
+
+        import gradio as gr
+
+        from ui import app
+
+        demo = app.build_app()
+        radios = [b for b in demo.blocks.values() if isinstance(b, gr.Radio) and b.elem_id == "s-rule"]
+        assert radios and "median" in [c[0] if isinstance(c, tuple) else c for c in radios[0].choices]
+    finally:
+        sel._RULES.pop("median", None)

@@ -329,7 +329,7 @@ def build_app() -> gr.Blocks:
             # ---------------------------------------------------------------- Select
             with gr.Tab("Select", id="select", elem_id="tab-select"):
                 with gr.Row():
-                    s_rule = gr.Radio(list(views.SELECT_RULES), value="paper", label="rule", elem_id="s-rule")
+                    s_rule = gr.Radio(views.select_rules(), value="paper", label="rule", elem_id="s-rule")
                     s_lo = gr.Slider(0, 1, value=0.05, step=0.05, label="band lo (band/top)", elem_id="s-lo")
                     s_hi = gr.Slider(0, 1, value=0.95, step=0.05, label="band hi (band/top)", elem_id="s-hi")
                     s_m = gr.Number(value=500, precision=0, minimum=1, label="M (how many)", elem_id="s-m")
@@ -344,7 +344,7 @@ def build_app() -> gr.Blocks:
                 sels_df = gr.Dataframe(label="Saved selections", interactive=False, elem_id="selections-table")
 
             # ---------------------------------------------------------------- Train
-            with gr.Tab("Train", id="train", elem_id="tab-train"):
+            with gr.Tab("Train", id="train", elem_id="tab-train") as train_tab:
                 with gr.Row():
                     tr_algo = gr.Radio(["grpo", "ppo"], value="grpo", label="algorithm", elem_id="tr-algo")
                     tr_profile = gr.Radio(["tiny", "paper"], value="tiny", label="settings profile",
@@ -362,9 +362,19 @@ def build_app() -> gr.Blocks:
                 tr_job_md = gr.Markdown(elem_id="train-job")
                 tr_md = gr.Markdown(elem_id="train-summary")
                 tr_plot = gr.Plot(label="Training curves", elem_id="train-plot")
+                tr_runs = gr.CheckboxGroup(choices=[], value=[], label="training runs in the plot (none ticked: all)",
+                                           elem_id="tr-runs")
                 rollouts_df = gr.Dataframe(label="Recent completions with rewards", interactive=False,
                                            elem_id="rollouts-table", wrap=True, max_height=300)
-                tr_log = gr.Textbox(label="Training log", lines=6, max_lines=6, interactive=False)
+                with gr.Accordion("Completions of every step", open=False, elem_id="tr-completions"):
+                    with gr.Row():
+                        c_run = gr.Dropdown(choices=[], value=None, label="training run", elem_id="c-run")
+                        c_step = gr.Number(value=0, precision=0, minimum=0, label="step (0 = all)", elem_id="c-step")
+                        c_text = gr.Textbox(label="prompt contains", elem_id="c-text")
+                        c_reward = gr.Radio(["all", "rewarded", "unrewarded"], value="all", label="reward",
+                                            elem_id="c-reward")
+                    c_df = gr.Dataframe(interactive=False, elem_id="completions-table", wrap=True, max_height=400)
+                tr_log = gr.Textbox(label="Training log", lines=6, max_lines=6, interactive=False, elem_id="train-log")
 
             # ---------------------------------------------------------------- Evaluate
             with gr.Tab("Evaluate", id="evaluate", elem_id="tab-evaluate"):
@@ -422,16 +432,17 @@ def build_app() -> gr.Blocks:
         # ====================================================================================== wiring
         filt = [r_round, r_origin, r_status, r_lo, r_hi, r_unmeasured, r_flagged, r_text]
         sel_in = [s_rule, s_lo, s_hi, s_m]
-        live_in = [run_dd, version_dd, *filt, *sel_in, sel_id]
+        live_in = [run_dd, version_dd, *filt, *sel_in, sel_id, tr_runs]
         live_out = [summary_md, version_dd, r_round, know_md, docs_df, ingest_job_md, gen_progress, gen_job_md,
                     gen_samples_df, gen_log, review_cap, review_df, detail_md, diff_md, hist_plot, ba_plot, shift_plot,
                     sel_md, sel_plot, sels_df, tr_job_md, tr_md, tr_plot, rollouts_df, tr_log, ev_job_md, ev_md,
                     ev_df, ev_diff_df, runs_df, cmp_a, cmp_b]
 
-        def live(run, version, rnd, origin, status, lo, hi, unmeasured, flagged, text, rule, slo, shi, m, sid):
+        def live(run, version, rnd, origin, status, lo, hi, unmeasured, flagged, text, rule, slo, shi, m, sid,
+                 train_runs=None):
             return render_live(run, version, views.ReviewFilter(rnd or "all", origin or "all", status or "all",
                                                                 lo, hi, bool(unmeasured), bool(flagged), text or ""),
-                               rule, slo, shi, m, sid)
+                               rule, slo, shi, m, sid, train_runs)
 
         def tick(fp, *args):
             new = fingerprint(args[0])
@@ -534,6 +545,16 @@ def build_app() -> gr.Blocks:
         tr_btn.click(lambda *a: start_train(*a, resume=False), tr_in, [tr_job_md])
         tr_resume_btn.click(lambda *a: start_train(*a, resume=True), tr_in, [tr_job_md])
         tr_stop_btn.click(lambda r: stop_job(r, "train"), [run_dd], [tr_job_md])
+        # every training run is its own series; the completions of every step, browsable
+        c_in = [run_dd, c_run, c_step, c_text, c_reward]
+        train_tab.select(show_training, [run_dd, tr_runs, c_run], [tr_runs, tr_md, tr_plot, c_run]).then(
+            show_completions, c_in, [c_df])
+        tr_runs.input(show_training, [run_dd, tr_runs, c_run], [tr_runs, tr_md, tr_plot, c_run],
+                      show_progress="hidden")
+        for comp in (c_run, c_step, c_reward):
+            comp.input(show_completions, c_in, [c_df], show_progress="hidden", trigger_mode="always_last")
+        c_text.submit(show_completions, c_in, [c_df])
+        c_text.input(show_completions, c_in, [c_df], show_progress="hidden", trigger_mode="always_last")
 
         # Evaluate
         ev_both_btn.click(lambda *a: start_eval(*a, which=("base", "latest")), [run_dd, ev_bench, ev_limit],
@@ -594,7 +615,7 @@ def on_load(request: gr.Request):
     return gr.update(choices=_run_names(), value=run), gr.update(value=tmpl)
 
 
-def render_live(run, version, f: views.ReviewFilter, rule, slo, shi, m, sid):
+def render_live(run, version, f: views.ReviewFilter, rule, slo, shi, m, sid, train_runs=None):
     """Every view that follows the store, in `live_out` order."""
     names = _run_names()
     runs = list_runs()
@@ -622,7 +643,7 @@ def render_live(run, version, f: views.ReviewFilter, rule, slo, shi, m, sid):
     detail = views.sample_detail(st, int(sid), version) if sid and st.sample(int(sid)) else \
         "Click a row to see the sample."
     chosen = views.preview_selection(st, rule, slo, shi, m, version)
-    band = (slo, shi) if rule in ("band", "top") else None
+    band = (slo, shi) if views.rule_uses_band(rule) else None
     gen_stage = next((s for s in ("generate", "verify", "adapt", "measure") if (js.get(s) or {}).get("running")), None)
     prog_stage = gen_stage or next((s for s in ("generate", "measure", "adapt") if st.progress(s)), "generate")
     gen_lines = [views.job_line(js.get(s), s) for s in ("generate", "measure", "adapt") if js.get(s)]
@@ -640,8 +661,9 @@ def render_live(run, version, f: views.ReviewFilter, rule, slo, shi, m, sid):
         views.selection_summary(chosen, rule) if len(chosen) or versions else
         "**Nothing to select yet.** Measure pass rates first (Generate tab → *Measure pass rates*).",
         views.selection_figure(st, chosen, version, band), views.selections_table(st),
-        views.job_line(js.get("train"), "train"), views.training_summary(st), views.training_figure(st),
-        views.rollouts_table(st), _tail_of(js.get("train")),
+        views.job_line(js.get("train"), "train"), views.training_summary(st),
+        views.training_figure(st, runs=train_runs or None),
+        views.rollouts_table(st), views.readable_log(_tail_of(js.get("train"), 200)),
         views.job_line(js.get("eval"), "eval"), ev_md, views.evaluations_table(st), ev_diff,
         runs_tbl, cmp_choices, cmp_choices,
     ]
@@ -655,7 +677,7 @@ def select_preview(run, version, rule, slo, shi, m):
         chosen = views.preview_selection(st, rule, slo, shi, m, version or None)
     except ValueError as e:
         return f"**Cannot preview:** {views._md_escape(e)}", gr.skip()
-    band = (slo, shi) if rule in ("band", "top") else None
+    band = (slo, shi) if views.rule_uses_band(rule) else None
     return views.selection_summary(chosen, rule), views.selection_figure(st, chosen, version or None, band)
 
 
@@ -994,6 +1016,29 @@ def start_train(run, algo, profile, steps, lora, report_to=(), resume=False):
     if trackers:
         args += ["--report-to", ",".join(trackers)]
     return _start(run, "train", args)
+
+
+def show_training(run, shown, completions_run):
+    """The Train tab's run picker, header and curves for the ticked training runs (none ticked: all)."""
+    st = _store(run)
+    if st is None:
+        nf = views._empty_figure("Open or create a run first")
+        return gr.update(choices=[], value=[]), "Open a run first.", nf, gr.update(choices=[], value=None)
+    series = views.training_series(st)
+    choices = [(s.label, s.key) for s in series]
+    keys = [s.key for s in series]
+    shown = [k for k in (shown or []) if k in keys]
+    picked = completions_run if completions_run in keys else (keys[-1] if keys else None)
+    summary = views.training_summary(st, run=shown[-1]) if len(shown) == 1 else views.training_summary(st)
+    return (gr.update(choices=choices, value=shown), summary, views.training_figure(st, runs=shown or None),
+            gr.update(choices=choices, value=picked))
+
+
+def show_completions(run, train_run, step, text, reward):
+    st = _store(run)
+    if st is None:
+        return views.pd.DataFrame(columns=views.COMPLETION_COLUMNS)
+    return views.completions_table(st, train_run or None, int(step or 0) or None, text or "", reward or "all")
 
 
 def start_eval(run, bench, limit, which):

@@ -18,7 +18,7 @@ from .run_arg import add_run_argument, cancel_on_sigterm, open_run, run_location
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..stages.select import RULES
+    from ..stages.select import rule_names, rules_help
 
     p = sub.add_parser("measure", help="student pass rates: 1 greedy + L sampled answers per sample",
                        description="Measure the student's pass rate on the run's verified samples. Already "
@@ -46,10 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_adapt)
 
     p = sub.add_parser("select", help="choose the training set by pass rate",
-                       description="paper: hardest solvable first (score p if p>0 else 1, keep the first M); "
-                                   "band: lo <= p <= hi; top: most reward variance; easy / hard / all: ablations.")
+                       description="Rank the measured candidates by a selection rule and keep the first M. Rules: "
+                                   + rules_help())
     add_run_argument(p)
-    p.add_argument("--rule", choices=RULES, default=None, help="selection rule (default: paper)")
+    p.add_argument("--rule", choices=rule_names(), default=None, help="selection rule (default: paper)")
     p.add_argument("--m", type=int, default=None, metavar="M", help="samples to keep (paper: 500)")
     p.add_argument("--lo", type=float, default=None, help="band/top: lowest pass rate kept")
     p.add_argument("--hi", type=float, default=None, help="band/top: highest pass rate kept")

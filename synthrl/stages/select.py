@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 from ..store import NEEDS_REMEASURE
 
-RULES = ("paper", "band", "top", "easy", "hard", "all")
 CANDIDATE_STATUSES = ("verified", "accepted")
 SUSPECT_FLAG = "suspect_label"
 
@@ -25,14 +24,103 @@ def _help(text: str, default):
     return field(default=default, metadata={"help": text})
 
 
+# -- selection rules: a registry ------------------------------------------------------------
+@dataclass(frozen=True)
+class SelectionRule:
+    """A way to rank measured samples. `rank(items, config)` returns (sort key, sample id) pairs.
+
+    `items` is [(sample id, pass rate)] sorted by id; lower keys are kept first; ties break by id.
+    `uses_band`: the rule reads config.lo/config.hi (the Select tab shows the band sliders).
+    """
+
+    name: str
+    help: str
+    rank: Callable[[list[tuple[int, float]], "SelectConfig"], list[tuple[Any, int]]]
+    uses_band: bool = False
+    keeps_all: bool = False
+
+
+_RULES: dict[str, SelectionRule] = {}
+
+
+def selection_rule(name: str, help: str, uses_band: bool = False, keeps_all: bool = False):
+    """Register a selection rule; the CLI's --rule choices and the Select tab's choices read the registry.
+
+        @selection_rule("median", "closest to p = 0.5 first")
+        def _median(items, config):
+            return [(abs(p - 0.5), i) for i, p in items]
+    """
+
+    def deco(fn):
+        _RULES[name] = SelectionRule(name, help, fn, uses_band, keeps_all)
+        return fn
+
+    return deco
+
+
+def rule_names() -> tuple[str, ...]:
+    return tuple(_RULES)
+
+
+def get_rule(name: str) -> SelectionRule:
+    if name not in _RULES:
+        raise ValueError(f"select.rule: must be one of {', '.join(_RULES)}, got {name!r}")
+    return _RULES[name]
+
+
+def rules_help() -> str:
+    return "; ".join(f"{r.name}: {r.help}" for r in _RULES.values())
+
+
+def paper_score(p: float) -> float:
+    """The paper's selection score: p if the student ever solves it, else 1 (last)."""
+    return p if p > 0 else 1.0
+
+
+def _in_band(p: float, lo: float | None, hi: float | None) -> bool:
+    return (p > 0 if lo is None else p >= lo) and (p < 1 if hi is None else p <= hi)
+
+
+@selection_rule("paper", "hardest the student still solves sometimes first (score = p if p > 0 else 1, "
+                         "ascending); never-solved last (or dropped with drop_unsolved)")
+def _paper(items, config):
+    return [(paper_score(p), i) for i, p in items if not (config.drop_unsolved and p == 0)]
+
+
+@selection_rule("band", "only lo <= p <= hi, hardest first", uses_band=True)
+def _band(items, config):
+    return [(p, i) for i, p in items if _in_band(p, config.lo, config.hi)]
+
+
+@selection_rule("top", "most reward variance p(1-p) first (the most GRPO signal), within [lo, hi]", uses_band=True)
+def _top(items, config):
+    keep = [(i, p) for i, p in items if config.lo is None and config.hi is None or _in_band(p, config.lo, config.hi)]
+    return [((-p * (1 - p), p), i) for i, p in keep]
+
+
+@selection_rule("easy", "highest pass rate first")
+def _easy(items, config):
+    return [(-p, i) for i, p in items]
+
+
+@selection_rule("hard", "lowest pass rate first, never-solved included")
+def _hard(items, config):
+    return [(p, i) for i, p in items]
+
+
+@selection_rule("all", "every measured candidate (m is ignored)", keeps_all=True)
+def _all(items, config):
+    return [(0, i) for i, _ in items]
+
+
+
+
 @dataclass
 class SelectConfig:
     """Which pooled samples go to training."""
 
-    rule: str = _help(
-        "paper: hardest solvable first (score = p if p > 0 else 1, ascending); band: lo <= p <= hi, "
-        "hardest first; top: most reward variance p(1-p) first (the most GRPO signal); easy: highest p; "
-        "hard: lowest p, unsolved included; all: every candidate", "paper")
+    rule: str = _help("how to rank the measured candidates (see `synthrl select --help` for the registered "
+                      "rules)", "paper")
     m: int | None = _help("how many samples to keep (paper: 500); ignored by rule 'all'; None keeps all", 500)
     lo: float | None = _help("band/top: lowest pass rate kept (inclusive); None means p > 0", None)
     hi: float | None = _help("band/top: highest pass rate kept (inclusive); None means p < 1", None)
@@ -46,8 +134,7 @@ class SelectConfig:
                                        "question; see synthrl contamination)", True)
 
     def __post_init__(self):
-        if self.rule not in RULES:
-            raise ValueError(f"select.rule: must be one of {', '.join(RULES)}, got {self.rule!r}")
+        get_rule(self.rule)
         if self.m is not None and (isinstance(self.m, bool) or not isinstance(self.m, int) or self.m < 1):
             raise ValueError(f"select.m: must be a positive integer (or null for all), got {self.m!r}")
         for name in ("lo", "hi"):
@@ -61,44 +148,23 @@ class SelectConfig:
 
     def describe(self) -> str:
         parts = [self.rule]
-        if self.rule != "all" and self.m is not None:
+        rule = get_rule(self.rule)
+        if not rule.keeps_all and self.m is not None:
             parts.append(f"m={self.m}")
-        if self.rule in ("band", "top") and (self.lo is not None or self.hi is not None):
+        if rule.uses_band and (self.lo is not None or self.hi is not None):
             parts.append(f"[{'>0' if self.lo is None else self.lo}, {'<1' if self.hi is None else self.hi}]")
         if self.rule == "paper" and self.drop_unsolved:
             parts.append("drop-unsolved")
         return " ".join(parts)
 
 
-def paper_score(p: float) -> float:
-    """The paper's selection score: p if the student ever solves it, else 1 (last)."""
-    return p if p > 0 else 1.0
-
-
-def _in_band(p: float, lo: float | None, hi: float | None) -> bool:
-    return (p > 0 if lo is None else p >= lo) and (p < 1 if hi is None else p <= hi)
-
-
 def select_ids(pass_rates: Mapping[int, float], config: SelectConfig) -> list[int]:
     """The selected sample ids, best first, for pass rates {sample_id: p}. Ties break by id."""
     items = sorted(pass_rates.items())
-    rule = config.rule
-    if rule == "all":
-        return [i for i, _ in items]
-    if rule == "paper":
-        pool = [(paper_score(p), i) for i, p in items if not (config.drop_unsolved and p == 0)]
-    elif rule == "band":
-        pool = [(p, i) for i, p in items if _in_band(p, config.lo, config.hi)]
-    elif rule == "top":
-        keep = [(i, p) for i, p in items
-                if config.lo is None and config.hi is None or _in_band(p, config.lo, config.hi)]
-        pool = [((-p * (1 - p), p), i) for i, p in keep]
-    elif rule == "easy":
-        pool = [(-p, i) for i, p in items]
-    elif rule == "hard":
-        pool = [(p, i) for i, p in items]
-    else:  # guarded by SelectConfig, but select_ids is public
-        raise ValueError(f"unknown selection rule {rule!r}")
+    rule = get_rule(config.rule)
+    pool = rule.rank(items, config)
+    if rule.keeps_all:
+        return [i for _, i in sorted(pool)]
     ranked = [i for _, i in sorted(pool)]
     return ranked if config.m is None else ranked[: config.m]
 

@@ -1,0 +1,361 @@
+"""Which samples need an expert, and why: the order of the Review tab and of `synthrl samples --order expert`.
+
+An expert has an hour and a run has thousands of samples, so the samples are ranked by the
+evidence that something is wrong with them, each with its reasons:
+
+- likely wrong label: the student is consistent (most of its answers agree) on an answer the
+  checker calls wrong, e.g. "the student answers 41 in 58 of 65 attempts; the label is 40";
+- low judge score: a judge pass (synthrl.judge) rated the sample under a threshold;
+- suspect label / contamination: flags the pipeline set (verify, synthrl.contamination);
+- split votes: the teacher's verification votes did not agree well;
+- near-duplicate of an accepted sample (word 3-gram Jaccard, found with MinHash);
+- edited, not re-measured: its pass rates were dropped by an edit (synthrl.review).
+
+Samples the expert already decided (accepted, rejected) and those the pipeline dropped come
+after the open ones. Per-sample statistics over the attempts (the student's majority answer)
+are aggregated in SQL once and then updated incrementally from the attempts and revisions
+added since, so re-ranking after an accept costs milliseconds on 20,000 samples and 1.3M
+attempts.
+
+    q = queue_frame(store)                       # id, tier, priority, mask, evidence; most urgent first
+    [r.text for r in reasons_of(q.loc[12])]      # ["likely wrong label: the student answers 41 in ..."]
+"""
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .store import NEEDS_REMEASURE, RunStore
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    """When a sample needs an expert."""
+
+    #: the student's most common answer holds at least this share of its attempts: it is consistent
+    consistent_share: float = 0.6
+    #: attempts needed before the student's consistency counts as evidence
+    min_attempts: int = 4
+    #: teacher agreement (share of votes for the label) under this: the votes were split
+    split_below: float = 0.75
+    #: a judge rating (the lowest of grounding, clarity, correctness) under this
+    judge_below: float = 3.0
+    #: word 3-gram Jaccard similarity from which two questions are near-duplicates
+    duplicate_similarity: float = 0.8
+
+    def __post_init__(self):
+        for name in ("consistent_share", "split_below", "duplicate_similarity"):
+            v = getattr(self, name)
+            if not 0 < v <= 1:
+                raise ValueError(f"QueueConfig.{name} must be in (0, 1], got {v}")
+        if self.min_attempts < 1:
+            raise ValueError(f"QueueConfig.min_attempts must be >= 1, got {self.min_attempts}")
+        if not 1 <= self.judge_below <= 6:
+            raise ValueError(f"QueueConfig.judge_below must be in [1, 6], got {self.judge_below}")
+
+
+@dataclass(frozen=True)
+class ReasonKind:
+    code: str
+    label: str
+    weight: int
+
+
+# In order of urgency; a sample's priority is the sum of its reasons' weights.
+REASON_KINDS = (
+    ReasonKind("wrong_label", "likely wrong label", 100),
+    ReasonKind("low_judge", "low judge score", 60),
+    ReasonKind("suspect_label", "suspect label", 50),
+    ReasonKind("contaminated", "contaminated", 40),
+    ReasonKind("split_votes", "split votes", 30),
+    ReasonKind("near_duplicate", "near-duplicate", 20),
+    ReasonKind("needs_remeasure", "edited, not re-measured", 10),
+)
+BIT = {k.code: 1 << i for i, k in enumerate(REASON_KINDS)}
+KIND = {k.code: k for k in REASON_KINDS}
+# Statuses an expert has decided or the pipeline has ruled out: after the open samples.
+CLOSED_STATUSES = ("accepted", "rejected", "dropped", "failed")
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a sample needs an expert: a reason kind and the evidence, in one line."""
+
+    code: str
+    text: str
+
+
+# ---------------------------------------------------------------- the student's majority answer
+class _AnswerStats:
+    """Per sample: attempts, the most common extracted answer, its count and whether it is correct.
+
+    Built once with one GROUP BY, then kept current from the attempts (ids above the last seen)
+    and the revisions (edits drop a sample's attempts) added since.
+    """
+
+    def __init__(self):
+        self.frame = pd.DataFrame(columns=["n", "top_answer", "top_count", "top_correct"])
+        self.max_attempt = -1
+        self.max_revision = -1
+        self.lock = threading.Lock()
+
+    def refresh(self, store: RunStore, version: str) -> pd.DataFrame:
+        with self.lock:
+            top_a = store.scalar("SELECT max(id) FROM attempts") or 0
+            top_r = store.scalar("SELECT max(id) FROM revisions") or 0
+            if self.max_attempt < 0 or top_a < self.max_attempt or top_r < self.max_revision:
+                rows = store.query(
+                    "SELECT sample_id, extracted, count(*), max(correct) FROM attempts"
+                    " WHERE model_version=? AND id<=? GROUP BY sample_id, extracted", (version, top_a))
+                self.frame = _reduce(rows)
+            elif top_a > self.max_attempt or top_r > self.max_revision:
+                ids = {r[0] for r in store.query(
+                    "SELECT DISTINCT sample_id FROM attempts WHERE id>? AND id<=? AND model_version=?",
+                    (self.max_attempt, top_a, version))}
+                ids |= {r[0] for r in store.query("SELECT DISTINCT sample_id FROM revisions WHERE id>? AND id<=?",
+                                                  (self.max_revision, top_r))}
+                if ids:
+                    rows = []
+                    id_list = sorted(ids)
+                    for i in range(0, len(id_list), 900):
+                        chunk = id_list[i:i + 900]
+                        rows += store.query(
+                            "SELECT sample_id, extracted, count(*), max(correct) FROM attempts WHERE model_version=?"
+                            f" AND id<=? AND sample_id IN ({','.join('?' * len(chunk))})"
+                            " GROUP BY sample_id, extracted", (version, top_a, *chunk))
+                    kept = self.frame[~self.frame.index.isin(ids)]
+                    fresh = _reduce(rows)
+                    self.frame = pd.concat([kept, fresh]) if len(fresh) else kept
+            self.max_attempt, self.max_revision = top_a, top_r
+            return self.frame
+
+
+def _reduce(rows) -> pd.DataFrame:
+    """(sample_id, extracted, count, any correct) groups -> one row per sample."""
+    cols = ["n", "top_answer", "top_count", "top_correct"]
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    g = pd.DataFrame([tuple(r) for r in rows], columns=["sample_id", "answer", "count", "correct"])
+    n = g.groupby("sample_id")["count"].sum()
+    answered = g[g["answer"].notna()].sort_values(["sample_id", "count", "correct"], ascending=[True, False, True])
+    top = answered.drop_duplicates("sample_id").set_index("sample_id")
+    out = pd.DataFrame({"n": n})
+    out["top_answer"] = top["answer"]
+    out["top_count"] = top["count"].reindex(out.index).fillna(0).astype(int)
+    out["top_correct"] = top["correct"].reindex(out.index).fillna(0).astype(bool)
+    return out
+
+
+_STATS: dict[tuple, _AnswerStats] = {}
+_STATS_LOCK = threading.Lock()
+
+
+def answer_stats(store: RunStore, version: str | None) -> pd.DataFrame:
+    """The student's answers per sample under `version`: n, top_answer, top_count, top_correct (indexed by id)."""
+    if version is None:
+        return pd.DataFrame(columns=["n", "top_answer", "top_count", "top_correct"])
+    key = (str(store.path), store.meta("created_at"), version)
+    with _STATS_LOCK:
+        cache = _STATS.get(key)
+        if cache is None:
+            if len(_STATS) >= 8:
+                _STATS.pop(next(iter(_STATS)))
+            cache = _STATS[key] = _AnswerStats()
+    return cache.refresh(store, version)
+
+
+# ---------------------------------------------------------------- near-duplicate questions
+_WORD = re.compile(r"\w+")
+_PERMS = 18           # MinHash functions: 6 bands of 3 rows
+_ROWS = 3
+_MASK = (1 << 61) - 1
+_rng = np.random.default_rng(20251)
+_A = _rng.integers(1, _MASK, size=_PERMS, dtype=np.int64).astype(np.uint64) | np.uint64(1)
+_B = _rng.integers(0, _MASK, size=_PERMS, dtype=np.int64).astype(np.uint64)
+
+
+def shingles(text: str) -> set[int]:
+    """The hashed word 3-grams of a text (lower-cased; a short text is its own single shingle)."""
+    ws = _WORD.findall((text or "").lower())
+    if len(ws) < 3:
+        return {hash(" ".join(ws))}
+    return {hash((ws[i], ws[i + 1], ws[i + 2])) for i in range(len(ws) - 2)}
+
+
+def near_duplicate_groups(ids: list[int], texts: list[str], similarity: float = 0.8) -> dict[int, int]:
+    """Sample id -> the id of its group's first member, for every sample that has a near-duplicate.
+
+    Candidates come from MinHash bands (identical band = candidate); each is confirmed by the exact
+    Jaccard similarity of its 3-gram set with the candidate bucket's first member, so a bucket of any
+    size costs linear time.
+    """
+    sets = [shingles(t) for t in texts]
+    if len(sets) < 2:
+        return {}
+    lens = np.fromiter((len(s) for s in sets), dtype=np.int64, count=len(sets))
+    flat = np.fromiter((h & _MASK for s in sets for h in s), dtype=np.uint64, count=int(lens.sum()))
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+    # (a*h + b) with wrap-around, then a xor-shift: a cheap family of hash permutations
+    mixed = flat[:, None] * _A[None, :] + _B[None, :]
+    mixed ^= mixed >> np.uint64(29)
+    sig = np.minimum.reduceat(mixed, starts, axis=0)
+    parent = list(range(len(sets)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for b in range(_PERMS // _ROWS):
+        band = sig[:, b * _ROWS:(b + 1) * _ROWS]
+        _, first, inverse = np.unique(band, axis=0, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        for i in np.nonzero(first[inverse] != np.arange(len(sets)))[0]:
+            j = int(first[inverse[i]])
+            a, c = sets[i], sets[j]
+            if find(i) != find(j) and len(a & c) >= similarity * len(a | c):
+                parent[find(i)] = find(j)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(sets)):
+        groups.setdefault(find(i), []).append(i)
+    out = {}
+    for members in groups.values():
+        if len(members) > 1:
+            head = ids[min(members)]
+            for m in members:
+                out[ids[m]] = head
+    return out
+
+
+_DUPS: dict[tuple, dict[int, int]] = {}
+
+
+def duplicate_groups(store: RunStore, similarity: float = 0.8) -> dict[int, int]:
+    """near_duplicate_groups over the run's questions; recomputed only when a question is added or edited."""
+    key = (str(store.path), store.meta("created_at"), similarity, store.scalar("SELECT max(id) FROM samples"),
+           store.scalar("SELECT count(*) FROM samples"),
+           store.scalar("SELECT max(id) FROM revisions WHERE field='question'"))
+    hit = _DUPS.get(key)
+    if hit is not None:
+        return hit
+    rows = store.query("SELECT id, question FROM samples ORDER BY id")
+    groups = near_duplicate_groups([r[0] for r in rows], [r[1] for r in rows], similarity)
+    for k in [k for k in _DUPS if k[0] == key[0]]:
+        _DUPS.pop(k)
+    _DUPS[key] = groups
+    return groups
+
+
+# ---------------------------------------------------------------- the queue
+QUEUE_COLUMNS = ["id", "tier", "priority", "mask", "n", "top_answer", "top_count", "agreement", "judge",
+                 "duplicate_of"]
+
+
+def queue_frame(store: RunStore, version: str | None = None, config: QueueConfig | None = None,
+                samples: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every sample with its reasons (a bitmask of REASON_KINDS) and the evidence, most urgent first.
+
+    tier 0: open samples (pending, verified) with a reason; 1: open without one; 2: decided or dropped.
+    Within a tier: priority (sum of reason weights), then id. `samples` (id, status, flags, agreement,
+    reference) can be passed in when the caller holds them already.
+    """
+    from .stages.select import default_model_version
+
+    cfg = config or QueueConfig()
+    version = version or default_model_version(store)
+    if samples is None:
+        samples = pd.DataFrame([tuple(r) for r in store.query(
+            "SELECT id, status, flags, agreement, reference FROM samples ORDER BY id")],
+            columns=["id", "status", "flags", "agreement", "reference"])
+    df = samples[["id", "status", "flags", "agreement", "reference"]].set_index("id", drop=False)
+    if not len(df):
+        return pd.DataFrame(columns=QUEUE_COLUMNS)
+    ids = df.index
+    mask = np.zeros(len(df), dtype=np.int64)
+    flags = df["flags"].fillna("")
+
+    stats = answer_stats(store, version).reindex(ids)
+    n = stats["n"].fillna(0).astype(int)
+    top_count = stats["top_count"].fillna(0).astype(int)
+    wrong = ((n >= cfg.min_attempts) & stats["top_answer"].notna() & ~stats["top_correct"].fillna(True).astype(bool)
+             & (top_count >= cfg.consistent_share * n.where(n > 0, 1)))
+    mask |= np.where(wrong, BIT["wrong_label"], 0)
+
+    judge = judge_scores(store).reindex(ids)
+    mask |= np.where(judge < cfg.judge_below, BIT["low_judge"], 0)
+    for flag in ("suspect_label", "contaminated"):
+        mask |= np.where(flags.str.contains(flag, regex=False), BIT[flag], 0)
+    agreement = pd.to_numeric(df["agreement"], errors="coerce")
+    mask |= np.where(agreement < cfg.split_below, BIT["split_votes"], 0)
+    mask |= np.where(flags.str.contains(NEEDS_REMEASURE, regex=False), BIT["needs_remeasure"], 0)
+
+    dup_of = pd.Series(pd.NA, index=ids, dtype="Int64")
+    groups = duplicate_groups(store, cfg.duplicate_similarity)
+    if groups:
+        g = pd.Series(groups).reindex(ids)
+        accepted = df["status"] == "accepted"
+        acc = pd.DataFrame({"group": g[accepted & g.notna()], "id": ids[accepted & g.notna()]})
+        if len(acc):
+            first_acc = acc.groupby("group")["id"].min()
+            second_acc = acc.groupby("group")["id"].apply(lambda s: s.nsmallest(2).iloc[-1] if len(s) > 1 else pd.NA)
+            mine = g.map(first_acc)
+            # an accepted sample points at another accepted member (if any), never at itself
+            mine = mine.where(mine != pd.Series(ids, index=ids), g.map(second_acc))
+            dup_of = pd.to_numeric(mine, errors="coerce").astype("Int64")
+            mask |= np.where(dup_of.notna(), BIT["near_duplicate"], 0)
+
+    weights = np.zeros(len(df), dtype=np.int64)
+    for k in REASON_KINDS:
+        weights += np.where(mask & BIT[k.code], k.weight, 0)
+    closed = df["status"].isin(CLOSED_STATUSES).to_numpy()
+    tier = np.where(closed, 2, np.where(mask > 0, 0, 1))
+    out = pd.DataFrame({"id": ids.to_numpy(), "tier": tier, "priority": weights, "mask": mask,
+                        "n": n.to_numpy(), "top_answer": stats["top_answer"].to_numpy(),
+                        "top_count": top_count.to_numpy(), "agreement": agreement.to_numpy(),
+                        "judge": judge.to_numpy(), "duplicate_of": dup_of.to_numpy(),
+                        "reference": df["reference"].to_numpy()}, index=ids)
+    return out.sort_values(["tier", "priority", "id"], ascending=[True, False, True], kind="stable")
+
+
+def reasons_of(row, config: QueueConfig | None = None) -> list[Reason]:
+    """The reasons of one queue_frame row, with their evidence."""
+    cfg = config or QueueConfig()
+    mask = int(row["mask"])
+    out = []
+    for k in REASON_KINDS:
+        if not mask & BIT[k.code]:
+            continue
+        if k.code == "wrong_label":
+            text = (f"{k.label}: the student answers {row['top_answer']} in {int(row['top_count'])} of "
+                    f"{int(row['n'])} attempts; the label is {row['reference']}")
+        elif k.code == "low_judge":
+            text = f"{k.label}: {float(row['judge']):.0f}/5 (under {cfg.judge_below:g})"
+        elif k.code == "split_votes":
+            text = f"{k.label}: {float(row['agreement']):.0%} of teacher votes agree"
+        elif k.code == "near_duplicate":
+            text = f"{k.label} of accepted #{int(row['duplicate_of'])}"
+        else:
+            text = k.label
+        out.append(Reason(k.code, text))
+    return out
+
+
+def reason_mask(codes: list[str] | tuple[str, ...]) -> int:
+    """The bitmask of reason codes ("any" = every reason)."""
+    if "any" in codes:
+        return sum(BIT.values())
+    bad = [c for c in codes if c not in BIT]
+    if bad:
+        raise ValueError(f"unknown reason(s) {', '.join(bad)}; known: any, {', '.join(BIT)}")
+    return sum(BIT[c] for c in codes)
+
+
+def judge_scores(store: RunStore) -> pd.Series:
+    """Each judged sample's lowest rating (grounding, clarity, correctness) from its latest judgement."""
+    rows = store.judge_minima()
+    return pd.Series({sid: lo for sid, lo in rows}, dtype="float64")
