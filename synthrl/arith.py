@@ -201,7 +201,7 @@ def find_expression(text: str) -> str | None:
     longest expression-like span in it that holds an operator. None when there is none."""
     if not text or not text.strip():
         return None
-    line = next((ln for ln in text.strip().splitlines() if ln.strip()), "")
+    line = next((ln for ln in text.strip().splitlines() if ln.strip()), "")[:1000]
     head = line.split("=")[0].strip().strip("`$").strip()
     head = re.sub(r"^(?:answer|expression|calculation)\s*:\s*", "", head, flags=re.I)
     try:

@@ -17,7 +17,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 # Command modules, in the order their subcommands are listed in --help.
-COMMAND_MODULES = ("core", "data", "stages", "training", "experiment", "app", "serve")
+COMMAND_MODULES = ("core", "data", "review", "stages", "training", "experiment", "glance", "costs", "app", "serve")
 
 
 class UserError(RuntimeError):

@@ -70,7 +70,8 @@ class FixChange:
 
     def snippet(self, context: int = 40) -> tuple[str, str]:
         """(before, after) around the first change, "…" where text is left out."""
-        start = next((i for i, (a, b) in enumerate(zip(self.old, self.new)) if a != b), min(len(self.old), len(self.new)))
+        shortest = min(len(self.old), len(self.new))
+        start = next((i for i, (a, b) in enumerate(zip(self.old, self.new)) if a != b), shortest)
         tail = 0
         while tail < min(len(self.old), len(self.new)) - start and self.old[-1 - tail] == self.new[-1 - tail]:
             tail += 1

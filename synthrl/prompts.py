@@ -121,8 +121,9 @@ def verify_answer_messages(task: TaskDefinition, question: str) -> list[dict]:
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-PROGRAM_AIDED_INSTRUCTION = ("Write the answer as an arithmetic expression using the numbers in the question, "
-                             "like 12 + 30. Write only the expression.")
+# No example numbers: the bundled 135M teacher copies an example's numbers ("12 + 30") instead of the question's.
+PROGRAM_AIDED_INSTRUCTION = ("Write the answer as an arithmetic expression using the numbers in the question. "
+                             "Write only the expression, not its result.")
 
 
 def program_aided_messages(task: TaskDefinition, question: str) -> list[dict]:
@@ -157,3 +158,33 @@ def rewrite_easier_messages(task: TaskDefinition, sample) -> list[dict]:
                     "Write a new example of the same task that is EASIER: a simpler version of it, or one "
                     "of the sub-problems needed to solve it, with fewer steps, while staying similar in "
                     "topic and format.")
+
+
+# A judge verdict (synthrl.judge): three 1-5 ratings, each with a one-line reason.
+JUDGE_CRITERIA = ("grounding", "clarity", "correctness")
+JUDGE_SCHEMA = {
+    "type": "object",
+    "properties": {k: {"type": "object",
+                       "properties": {"score": {"type": "integer", "minimum": 1, "maximum": 5},
+                                      "reason": {"type": "string"}},
+                       "required": ["score", "reason"]} for k in JUDGE_CRITERIA},
+    "required": list(JUDGE_CRITERIA),
+}
+
+
+def judge_messages(task: TaskDefinition, question: str, answer: str, reference: str | None,
+                   passage: str | None) -> list[dict]:
+    """Ask the teacher to rate one sample: grounding in its passage, clarity, answer correctness (1-5 each)."""
+    parts = [_task_block(task)]
+    parts.append("Source passage the sample was written from:\n"
+                 + (f"<passage>\n{passage.strip()}\n</passage>" if passage else "(none: the sample has no passage)"))
+    parts.append(f"The sample:\n[input]\n{question.strip()}\n[output]\n{(answer or '').strip()}\n"
+                 f"[final answer]\n{reference if reference is not None else '(none)'}")
+    parts.append(
+        "Rate the sample from 1 (bad) to 5 (excellent) on each criterion, with a one-line reason each:\n"
+        "- grounding: its facts, names and numbers come from the passage (1: contradicts or ignores it);\n"
+        "- clarity: the input is self-contained, unambiguous and answerable as written;\n"
+        "- correctness: the output solves the input correctly and the final answer is right.\n"
+        'Reply with JSON only: {"grounding": {"score": 1-5, "reason": "..."}, '
+        '"clarity": {"score": 1-5, "reason": "..."}, "correctness": {"score": 1-5, "reason": "..."}}')
+    return _chat("\n\n".join(parts))

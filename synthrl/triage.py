@@ -170,40 +170,53 @@ def answer_stats(store: RunStore, version: str | None) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- near-duplicate questions
 _WORD = re.compile(r"\w+")
-_PERMS = 18           # MinHash functions: 6 bands of 3 rows
-_ROWS = 3
+_BANDS, _ROWS = 4, 3          # MinHash: 4 bands of 3 functions; P(candidate | Jaccard 0.8) = 0.94
+_PERMS = _BANDS * _ROWS
 _MASK = (1 << 61) - 1
 _rng = np.random.default_rng(20251)
 _A = _rng.integers(1, _MASK, size=_PERMS, dtype=np.int64).astype(np.uint64) | np.uint64(1)
 _B = _rng.integers(0, _MASK, size=_PERMS, dtype=np.int64).astype(np.uint64)
+_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
 
 
-def shingles(text: str) -> set[int]:
-    """The hashed word 3-grams of a text (lower-cased; a short text is its own single shingle)."""
+def shingles(text: str) -> frozenset[int]:
+    """The hashed word 3-grams of a text (lower-cased; a text under 3 words is one shingle)."""
     ws = _WORD.findall((text or "").lower())
     if len(ws) < 3:
-        return {hash(" ".join(ws))}
-    return {hash((ws[i], ws[i + 1], ws[i + 2])) for i in range(len(ws) - 2)}
+        return frozenset((hash(" ".join(ws)),))
+    return frozenset(map(hash, zip(ws, ws[1:], ws[2:])))
 
 
-def near_duplicate_groups(ids: list[int], texts: list[str], similarity: float = 0.8) -> dict[int, int]:
-    """Sample id -> the id of its group's first member, for every sample that has a near-duplicate.
-
-    Candidates come from MinHash bands (identical band = candidate); each is confirmed by the exact
-    Jaccard similarity of its 3-gram set with the candidate bucket's first member, so a bucket of any
-    size costs linear time.
-    """
-    sets = [shingles(t) for t in texts]
-    if len(sets) < 2:
-        return {}
+def _signatures(sets: list[frozenset[int]]) -> np.ndarray:
+    """One MinHash signature row (_PERMS values) per shingle set."""
     lens = np.fromiter((len(s) for s in sets), dtype=np.int64, count=len(sets))
     flat = np.fromiter((h & _MASK for s in sets for h in s), dtype=np.uint64, count=int(lens.sum()))
     starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
     # (a*h + b) with wrap-around, then a xor-shift: a cheap family of hash permutations
     mixed = flat[:, None] * _A[None, :] + _B[None, :]
     mixed ^= mixed >> np.uint64(29)
-    sig = np.minimum.reduceat(mixed, starts, axis=0)
-    parent = list(range(len(sets)))
+    return np.minimum.reduceat(mixed, starts, axis=0)
+
+
+def near_duplicate_groups(ids: list[int], texts: list[str], similarity: float = 0.8,
+                          cache: dict | None = None) -> dict[int, int]:
+    """Sample id -> the id of its group's first member, for every sample that has a near-duplicate.
+
+    Candidates share a MinHash band; each is confirmed by the exact Jaccard similarity of its 3-gram
+    set with the band bucket's first member, so a bucket of any size costs linear time. `cache`
+    (id -> (text, shingles, signature)) keeps the work done for unchanged texts between calls.
+    """
+    if len(ids) < 2:
+        return {}
+    cache = {} if cache is None else cache
+    todo = [i for i, (sid, t) in enumerate(zip(ids, texts)) if cache.get(sid, (None,))[0] != t]
+    if todo:
+        fresh = [shingles(texts[i]) for i in todo]
+        for i, sh, sg in zip(todo, fresh, _signatures(fresh)):
+            cache[ids[i]] = (texts[i], sh, sg)
+    sets = [cache[sid][1] for sid in ids]
+    sig = np.stack([cache[sid][2] for sid in ids])
+    parent = list(range(len(ids)))
 
     def find(i: int) -> int:
         while parent[i] != i:
@@ -211,17 +224,19 @@ def near_duplicate_groups(ids: list[int], texts: list[str], similarity: float = 
             i = parent[i]
         return i
 
-    for b in range(_PERMS // _ROWS):
+    everyone = np.arange(len(ids))
+    for b in range(_BANDS):
         band = sig[:, b * _ROWS:(b + 1) * _ROWS]
-        _, first, inverse = np.unique(band, axis=0, return_index=True, return_inverse=True)
-        inverse = inverse.reshape(-1)
-        for i in np.nonzero(first[inverse] != np.arange(len(sets)))[0]:
-            j = int(first[inverse[i]])
+        key = band[:, 0] ^ (band[:, 1] * _MIX[0]) ^ (band[:, 2] * _MIX[1])
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        heads = first[inverse.reshape(-1)]
+        for i in np.nonzero(heads != everyone)[0]:
+            j = int(heads[i])
             a, c = sets[i], sets[j]
             if find(i) != find(j) and len(a & c) >= similarity * len(a | c):
                 parent[find(i)] = find(j)
     groups: dict[int, list[int]] = {}
-    for i in range(len(sets)):
+    for i in range(len(ids)):
         groups.setdefault(find(i), []).append(i)
     out = {}
     for members in groups.values():
@@ -233,6 +248,7 @@ def near_duplicate_groups(ids: list[int], texts: list[str], similarity: float = 
 
 
 _DUPS: dict[tuple, dict[int, int]] = {}
+_SIGS: dict[tuple, dict] = {}
 
 
 def duplicate_groups(store: RunStore, similarity: float = 0.8) -> dict[int, int]:
@@ -244,7 +260,8 @@ def duplicate_groups(store: RunStore, similarity: float = 0.8) -> dict[int, int]
     if hit is not None:
         return hit
     rows = store.query("SELECT id, question FROM samples ORDER BY id")
-    groups = near_duplicate_groups([r[0] for r in rows], [r[1] for r in rows], similarity)
+    sigs = _SIGS.setdefault(key[:2], {})
+    groups = near_duplicate_groups([r[0] for r in rows], [r[1] for r in rows], similarity, cache=sigs)
     for k in [k for k in _DUPS if k[0] == key[0]]:
         _DUPS.pop(k)
     _DUPS[key] = groups
@@ -318,7 +335,7 @@ def queue_frame(store: RunStore, version: str | None = None, config: QueueConfig
                         "n": n.to_numpy(), "top_answer": stats["top_answer"].to_numpy(),
                         "top_count": top_count.to_numpy(), "agreement": agreement.to_numpy(),
                         "judge": judge.to_numpy(), "duplicate_of": dup_of.to_numpy(),
-                        "reference": df["reference"].to_numpy()}, index=ids)
+                        "reference": df["reference"].to_numpy()}, index=ids.to_numpy())
     return out.sort_values(["tier", "priority", "id"], ascending=[True, False, True], kind="stable")
 
 

@@ -75,3 +75,24 @@ def test_program_aided_is_on_by_default_only_for_plain_numbers_with_the_bundled_
                          answer=AnswerSpec("number", format="####"))
     assert not uses_program_aided(gsm, cfg, Bundled())
     assert uses_program_aided(gsm, VerifyConfig(program_aided=True), None)
+
+
+def test_an_in_process_teacher_votes_on_many_questions_in_one_batch(store):
+    store.save_task(TASK)
+    ids = [store.add_sample(Sample(None, f"A shop sold {a} apples and 10 pears. How many fruits?", "0"))
+           for a in (11, 12, 13)]
+    teacher = ScriptedChatModel(lambda conv, i: " + ".join(__import__("re").findall(r"\d+", conv[-1]["content"])[:2]))
+    teacher.max_batch_size = 16          # what a transformers model has: one generate call for many prompts
+    done = verify_samples(store, TASK, teacher, ids, VerifyConfig(votes=3, program_aided=True))
+    assert [s.reference for s in done] == ["21", "22", "23"]
+    assert len({id(p) for _, p in teacher.calls}) == 1    # one request (three conversations)
+
+
+def test_a_vote_must_use_the_questions_numbers():
+    from synthrl.stages.verify import program_value
+
+    q = "A shop sold 64 apples in the morning and 16 in the afternoon. How many apples?"
+    assert program_value("64 + 16 = 70", question=q) == "80"
+    assert program_value("12 + 30", question=q) is None          # an instruction's example, copied
+    assert program_value("(64 + 16) * 2", question=q) == "160"   # small constants are free
+    assert program_value("64 + 17", question=q) is None          # an invented operand

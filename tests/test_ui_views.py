@@ -195,9 +195,10 @@ def test_training_curves_from_metrics(store):
         store.add_metrics(step, {"train/reward": step / 10, "train/kl": 0.01, "train/loss": 1 / step})
     store.add_rollouts(3, [("What is 2+3?", "5", 1.0)])
     fig = views.training_figure(store)
-    by_name = {t.name: list(t.y) for t in fig.data}
-    assert by_name["train/reward"] == [0.1, 0.2, 0.3]
-    assert "Step 3" in views.training_summary(store)
+    # one panel per metric (train/reward first), one line per training run (test_training_runs.py)
+    assert fig.layout.annotations[0].text == "train/reward"
+    assert [list(t.y) for t in fig.data if t.xaxis == "x"] == [[0.1, 0.2, 0.3]]
+    assert "step 3" in views.training_summary(store)
     assert views.rollouts_table(store)["reward"].tolist() == [1.0]
 
 

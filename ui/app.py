@@ -32,7 +32,7 @@ from synthrl.records import Sample
 from synthrl.store import RunStore, StoreError, list_runs
 
 from . import jobs, views
-from .security import SecurityError, allowed_dirs, check_readable, gradio_upload_dir, save_upload
+from .security import SecurityError, allowed_dirs, check_readable, check_received, gradio_upload_dir, save_upload
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CORPUS = ROOT / "assets" / "corpus" / "demo_addition"
@@ -242,7 +242,7 @@ def build_app() -> gr.Blocks:
                                            wrap=True, max_height=400)
 
             # ---------------------------------------------------------------- Generate
-            with gr.Tab("Generate", id="generate", elem_id="tab-generate"):
+            with gr.Tab("Generate", id="generate", elem_id="tab-generate") as gen_tab:
                 with gr.Row():
                     with gr.Column(scale=1):
                         teacher_radio = gr.Radio(
@@ -255,6 +255,11 @@ def build_app() -> gr.Blocks:
                                            value="OPENAI_API_KEY", visible=False)
                         t_folder = gr.Textbox(label="local model folder", placeholder="/models/Qwen2.5-7B-Instruct",
                                               visible=False)
+                        with gr.Row():
+                            price_in = gr.Number(value=None, minimum=0, label="API price in ($ per 1M tokens)",
+                                                 elem_id="price-in")
+                            price_out = gr.Number(value=None, minimum=0, label="API price out ($ per 1M tokens)",
+                                                  elem_id="price-out")
                     with gr.Column(scale=1):
                         with gr.Row():
                             n_num = gr.Number(value=8, precision=0, minimum=1, label="N (samples the run should hold)",
@@ -278,6 +283,7 @@ def build_app() -> gr.Blocks:
                             stage_stop_btn = gr.Button("Stop measure/adapt", elem_id="stage-stop")
                         gen_progress = gr.HTML(elem_id="gen-progress")
                         gen_job_md = gr.Markdown(elem_id="gen-job")
+                        gen_est_md = gr.Markdown(elem_id="gen-estimate")
                 gen_samples_df = gr.Dataframe(label="Newest samples (they appear as they are made)",
                                               interactive=False, elem_id="gen-samples", max_height=360)
                 gen_log = gr.Textbox(label="Log", lines=8, max_lines=8, interactive=False, elem_id="gen-log")
@@ -286,7 +292,7 @@ def build_app() -> gr.Blocks:
             with gr.Tab("Review", id="review", elem_id="tab-review"):
                 with gr.Row():
                     r_round = gr.Dropdown(["all"], value="all", label="round", elem_id="f-round")
-                    r_origin = gr.Dropdown(["all", "generated", "harder", "easier", "edited"], value="all",
+                    r_origin = gr.Dropdown(["all", "generated", "harder", "easier", "edited", "imported"], value="all",
                                            label="origin", elem_id="f-origin")
                     r_status = gr.Dropdown(["all", "pending", "verified", "dropped", "accepted", "rejected", "failed"],
                                            value="all", label="status", elem_id="f-status")
@@ -298,9 +304,21 @@ def build_app() -> gr.Blocks:
                     r_text = gr.Textbox(label="text contains", scale=2, elem_id="f-text")
                     bulk_accept_btn = gr.Button("Accept all filtered", elem_id="bulk-accept")
                     bulk_reject_btn = gr.Button("Reject all filtered", elem_id="bulk-reject")
+                with gr.Row():
+                    r_order = gr.Dropdown(list(views.REVIEW_ORDERS), value="expert", label="order",
+                                          elem_id="f-order")
+                    r_reason = gr.Dropdown(list(views.REVIEW_REASONS), value="all", label="needs an expert because",
+                                           elem_id="f-reason")
+                    review_prev_btn = gr.Button("◀ Previous (p)", elem_id="review-prev")
+                    review_next_btn = gr.Button("Next (n) ▶", elem_id="review-next")
+                with gr.Accordion("Import question/answer pairs you already have (JSONL or CSV)", open=False):
+                    imp_file = gr.File(label="question, answer[, solution] per line or row", file_types=[".jsonl", ".csv"],
+                                       elem_id="import-file")
+                    imp_btn = gr.Button("Import as accepted samples", elem_id="import-btn")
+                    imp_md = gr.Markdown(elem_id="import-result")
                 review_cap = gr.Markdown(elem_id="review-caption")
                 review_df = gr.Dataframe(interactive=False, elem_id="review-table", max_height=420, wrap=True,
-                                         column_widths=["5%", "5%", "8%", "8%", "9%", "8%", "47%", "10%"])
+                                         column_widths=["4%", "4%", "6%", "6%", "8%", "6%", "34%", "7%", "4%", "21%"])
                 with gr.Row():
                     with gr.Column(scale=3):
                         detail_md = gr.Markdown("Click a row to see the sample.", elem_id="sample-detail")
@@ -317,6 +335,37 @@ def build_app() -> gr.Blocks:
                             accept_btn = gr.Button("Accept", elem_id="accept")
                             reject_btn = gr.Button("Reject", variant="stop", elem_id="reject")
                         review_status = gr.Markdown(elem_id="review-status")
+                with gr.Accordion("Fix once, apply to all (find/replace in the filtered samples)", open=False,
+                                  elem_id="fix-panel") as fix_acc:
+                    with gr.Row():
+                        fx_find = gr.Textbox(label="find", elem_id="fix-find", scale=2)
+                        fx_replace = gr.Textbox(label="replace with", elem_id="fix-replace", scale=2)
+                        fx_field = gr.Radio(["question", "answer"], value="question", label="in", elem_id="fix-field")
+                        fx_regex = gr.Checkbox(value=False, label="regular expression", elem_id="fix-regex")
+                        fx_case = gr.Checkbox(value=False, label="ignore case", elem_id="fix-case")
+                    with gr.Row():
+                        fx_preview_btn = gr.Button("Preview every change", elem_id="fix-preview")
+                        fx_apply_btn = gr.Button("Apply to all filtered", variant="primary", elem_id="fix-apply")
+                        fx_undo_id = gr.Number(value=None, precision=0, label="batch", elem_id="fix-undo-id")
+                        fx_undo_btn = gr.Button("Undo batch", variant="stop", elem_id="fix-undo")
+                    fx_cap = gr.Markdown("Type what to find and press *Preview every change*; changes apply to the "
+                                         "samples the filter above selects, as revisions you can undo.",
+                                         elem_id="fix-caption")
+                    fx_df = gr.Dataframe(interactive=False, elem_id="fix-table", max_height=320, wrap=True)
+                    fx_batches = gr.Dataframe(label="Fix batches (newest first)", interactive=False,
+                                              elem_id="fix-batches", max_height=200)
+                with gr.Accordion("Judge (optional): the teacher rates grounding, clarity, correctness", open=False,
+                                  elem_id="judge-panel"):
+                    gr.Markdown("Uses the teacher chosen on the **Generate** tab. Ratings (1-5, one-line reason "
+                                "each) order the queue and show in the table and detail, with their cost. Off with "
+                                "the bundled demo teacher: its ratings would be noise.", elem_classes=["synthrl-note"])
+                    with gr.Row():
+                        jd_allow = gr.Checkbox(value=False, label="judge with the bundled teacher anyway (noise; "
+                                               "to try the workflow)", elem_id="judge-allow-bundled")
+                        jd_limit = gr.Number(value=0, precision=0, minimum=0, label="at most (0 = all)",
+                                             elem_id="judge-limit")
+                        judge_btn = gr.Button("Judge", elem_id="judge-start")
+                    jd_job_md = gr.Markdown(elem_id="judge-job")
 
             # ---------------------------------------------------------------- Difficulty
             with gr.Tab("Difficulty", id="difficulty", elem_id="tab-difficulty"):
@@ -325,6 +374,24 @@ def build_app() -> gr.Blocks:
                     hist_plot = gr.Plot(label="Pass-rate histogram", elem_id="hist-plot")
                     ba_plot = gr.Plot(label="Before vs after adaptation", elem_id="before-after-plot")
                 shift_plot = gr.Plot(label="Parent → child", elem_id="shift-plot")
+
+            # ---------------------------------------------------------------- Map (the data at a glance)
+            with gr.Tab("Map", id="map", elem_id="tab-map") as map_tab:
+                with gr.Row():
+                    map_color = gr.Radio(list(views.MAP_COLOR_BY), value="pass rate", label="colour by",
+                                         elem_id="map-color")
+                    map_update_btn = gr.Button("Update map (embed new texts)", elem_id="map-update")
+                map_job_md = gr.Markdown(elem_id="map-job")
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        map_plot = gr.Plot(label="Samples by meaning; click a point to open it in Review",
+                                           elem_id="map-plot")
+                    with gr.Column(scale=2):
+                        coverage_md = gr.Markdown(elem_id="coverage")
+                # the map's click writes the sample id here and presses the button (see _JS_MAP_CLICK)
+                map_pick = gr.Number(value=None, precision=0, visible="hidden", elem_id="map-pick")
+                map_open_btn = gr.Button("open", visible="hidden", elem_id="map-open")
+                map_fp = gr.State(None)
 
             # ---------------------------------------------------------------- Select
             with gr.Tab("Select", id="select", elem_id="tab-select"):
@@ -360,6 +427,7 @@ def build_app() -> gr.Blocks:
                     tr_stop_btn = gr.Button("Stop (saves a checkpoint)", variant="stop", elem_id="tr-stop")
                     tr_resume_btn = gr.Button("Resume", elem_id="tr-resume")
                 tr_job_md = gr.Markdown(elem_id="train-job")
+                tr_est_md = gr.Markdown(elem_id="train-estimate")
                 tr_md = gr.Markdown(elem_id="train-summary")
                 tr_plot = gr.Plot(label="Training curves", elem_id="train-plot")
                 tr_runs = gr.CheckboxGroup(choices=[], value=[], label="training runs in the plot (none ticked: all)",
@@ -377,7 +445,7 @@ def build_app() -> gr.Blocks:
                 tr_log = gr.Textbox(label="Training log", lines=6, max_lines=6, interactive=False, elem_id="train-log")
 
             # ---------------------------------------------------------------- Evaluate
-            with gr.Tab("Evaluate", id="evaluate", elem_id="tab-evaluate"):
+            with gr.Tab("Evaluate", id="evaluate", elem_id="tab-evaluate") as ev_tab:
                 with gr.Row():
                     ev_bench = gr.Textbox(value=str(DEMO_BENCHMARK.relative_to(ROOT)), label="benchmark JSONL",
                                           scale=3, elem_id="ev-bench")
@@ -389,6 +457,7 @@ def build_app() -> gr.Blocks:
                     ev_trained_btn = gr.Button("Evaluate trained", elem_id="ev-trained")
                     ev_stop_btn = gr.Button("Stop", variant="stop")
                 ev_job_md = gr.Markdown(elem_id="eval-job")
+                ev_est_md = gr.Markdown(elem_id="eval-estimate")
                 ev_md = gr.Markdown(elem_id="eval-summary")
                 ev_df = gr.Dataframe(label="Evaluations", interactive=False, elem_id="eval-table")
                 ev_diff_df = gr.Dataframe(label="Items where A and B differ", interactive=False,
@@ -430,7 +499,7 @@ def build_app() -> gr.Blocks:
                     del_md = gr.Markdown()
 
         # ====================================================================================== wiring
-        filt = [r_round, r_origin, r_status, r_lo, r_hi, r_unmeasured, r_flagged, r_text]
+        filt = [r_round, r_origin, r_status, r_lo, r_hi, r_unmeasured, r_flagged, r_text, r_order, r_reason]
         sel_in = [s_rule, s_lo, s_hi, s_m]
         live_in = [run_dd, version_dd, *filt, *sel_in, sel_id, tr_runs]
         live_out = [summary_md, version_dd, r_round, know_md, docs_df, ingest_job_md, gen_progress, gen_job_md,
@@ -438,10 +507,10 @@ def build_app() -> gr.Blocks:
                     sel_md, sel_plot, sels_df, tr_job_md, tr_md, tr_plot, rollouts_df, tr_log, ev_job_md, ev_md,
                     ev_df, ev_diff_df, runs_df, cmp_a, cmp_b]
 
-        def live(run, version, rnd, origin, status, lo, hi, unmeasured, flagged, text, rule, slo, shi, m, sid,
-                 train_runs=None):
-            return render_live(run, version, views.ReviewFilter(rnd or "all", origin or "all", status or "all",
-                                                                lo, hi, bool(unmeasured), bool(flagged), text or ""),
+        def live(run, version, rnd, origin, status, lo, hi, unmeasured, flagged, text, order, reason, rule, slo, shi,
+                 m, sid, train_runs=None):
+            return render_live(run, version, review_filter(rnd, origin, status, lo, hi, unmeasured, flagged, text,
+                                                           order, reason),
                                rule, slo, shi, m, sid, train_runs)
 
         def tick(fp, *args):
@@ -468,8 +537,7 @@ def build_app() -> gr.Blocks:
             st = _store(run)
             if st is None:
                 return gr.skip(), gr.skip()
-            f = views.ReviewFilter(*(v if v is not None else d for v, d in zip(
-                fvals, ("all", "all", "all", 0.0, 1.0, True, False, ""))))
+            f = review_filter(*fvals)
             table, cap = views.review_table(st, f, version or None)
             return cap, table
 
@@ -534,6 +602,21 @@ def build_app() -> gr.Blocks:
                               [review_status]).then(refresh, live_in, [*live_out, fp_state])
         bulk_reject_btn.click(lambda *a: bulk_status(*a, status="rejected"), [run_dd, version_dd, *filt],
                               [review_status]).then(refresh, live_in, [*live_out, fp_state])
+        # Review: walk the queue (keys a / r / n / p), fix all, judge
+        review_next_btn.click(lambda *a: step_queue(*a, step=1), [run_dd, version_dd, sel_id, *filt],
+                              [sel_id, detail_md, edit_q, edit_a])
+        review_prev_btn.click(lambda *a: step_queue(*a, step=-1), [run_dd, version_dd, sel_id, *filt],
+                              [sel_id, detail_md, edit_q, edit_a])
+        demo.load(None, None, None, js=_JS_REVIEW_KEYS)
+        fx_in = [run_dd, version_dd, fx_find, fx_replace, fx_field, fx_regex, fx_case, *filt]
+        fx_preview_btn.click(preview_fix, fx_in, [fx_cap, fx_df])
+        fx_apply_btn.click(apply_fix_all, fx_in, [fx_cap, fx_df, fx_batches, fx_undo_id]).then(
+            refresh, live_in, [*live_out, fp_state])
+        fx_undo_btn.click(undo_fix_batch, [run_dd, fx_undo_id], [fx_cap, fx_batches]).then(
+            refresh, live_in, [*live_out, fp_state])
+        fix_acc.expand(fix_batches, [run_dd], [fx_batches])
+        judge_btn.click(start_judge, [run_dd, teacher_radio, t_url, t_model, t_key, t_folder, jd_allow, jd_limit],
+                        [jd_job_md])
 
         # Select
         save_sel_btn.click(save_selection, [run_dd, version_dd, *sel_in], [export_md]).then(
@@ -563,6 +646,43 @@ def build_app() -> gr.Blocks:
         ev_trained_btn.click(lambda *a: start_eval(*a, which=("latest",)), [run_dd, ev_bench, ev_limit], [ev_job_md])
         ev_stop_btn.click(lambda r: stop_job(r, "eval"), [run_dd], [ev_job_md])
 
+        # Cost and time before launching (the same estimate as `synthrl STAGE --dry-run`), and the last actual
+        gen_est_in = [run_dd, teacher_radio, t_url, t_model, t_key, t_folder, n_num, votes_num, ttok_num, rollouts_num,
+                      mtok_num, price_in, price_out]
+        gen_tab.select(generate_estimates, gen_est_in, [gen_est_md])
+        for comp in gen_est_in[1:]:
+            comp.input(generate_estimates, gen_est_in, [gen_est_md], show_progress="hidden",
+                       trigger_mode="always_last")
+        tr_est_in = [*tr_in, price_in, price_out]
+        train_tab.select(train_estimate, tr_est_in, [tr_est_md])
+        for comp in (tr_algo, tr_profile, tr_steps, tr_lora):
+            comp.input(train_estimate, tr_est_in, [tr_est_md], show_progress="hidden", trigger_mode="always_last")
+        ev_est_in = [run_dd, ev_bench, ev_limit, price_in, price_out]
+        for comp in (ev_bench, ev_limit):
+            comp.input(eval_estimate, ev_est_in, [ev_est_md], show_progress="hidden", trigger_mode="always_last")
+        ev_tab.select(eval_estimate, ev_est_in, [ev_est_md])
+
+        # Map: renders from the store's cached projection; clicking a point opens the sample in Review
+        map_in = [run_dd, version_dd, map_color]
+        map_tab.select(show_map, map_in, [map_plot, coverage_md, map_job_md])
+        map_color.input(show_map, map_in, [map_plot, coverage_md, map_job_md], show_progress="hidden")
+        map_update_btn.click(start_map, [run_dd], [map_job_md])
+        map_timer = gr.Timer(POLL_SECONDS * 2)
+
+        def map_tick(fp, run, version, color):
+            new = map_fingerprint(run)
+            if new == fp:
+                return gr.skip(), gr.skip(), gr.skip(), fp
+            return (*show_map(run, version, color), new) if fp is not None else (gr.skip(), gr.skip(), gr.skip(), new)
+
+        map_timer.tick(map_tick, [map_fp, *map_in], [map_plot, coverage_md, map_job_md, map_fp],
+                       show_progress="hidden", trigger_mode="once")
+        map_open_btn.click(lambda r, v, i: show_sample(r, v, i), [run_dd, version_dd, map_pick],
+                           [sel_id, detail_md, edit_q, edit_a])
+        demo.load(None, None, None, js=_JS_MAP_CLICK)
+
+        imp_btn.click(import_pairs, [run_dd, imp_file], [imp_md])
+
         # Experiments and the demo
         xp_run_btn.click(start_experiment, [run_dd, xp_name, xp_variants, xp_seeds, xp_m, ev_bench], [xp_job_md])
         xp_show_btn.click(show_experiment, [run_dd, xp_name], [xp_name, xp_df, xp_plot, xp_diff_df])
@@ -579,6 +699,33 @@ def build_app() -> gr.Blocks:
         del_btn.click(delete_run, [del_tb, run_dd], [del_md, run_dd, del_tb])
     return demo
 
+
+_JS_MAP_CLICK = """() => {
+  if (window.__synthrlMapClick) { return []; }
+  const open = (ev) => {
+    const p = ev && ev.points && ev.points[0];
+    if (!p || p.customdata === undefined || p.customdata === null) { return; }
+    const box = document.querySelector('#map-pick input');
+    if (!box) { return; }
+    box.value = String(p.customdata);
+    box.dispatchEvent(new Event('input', {bubbles: true}));
+    setTimeout(() => {
+      document.querySelector('#map-open')?.click();
+      const tab = [...document.querySelectorAll('#tabs button[role=tab]')].find(b => b.innerText.trim() === 'Review');
+      if (tab) { tab.click(); }
+    }, 50);
+  };
+  // Gradio redraws the plot on every update (which drops Plotly's listeners): re-attach to each new drawing
+  window.__synthrlMapClick = setInterval(() => {
+    const plot = document.querySelector('#map-plot .js-plotly-plot');
+    if (plot && plot.on && plot.__synthrlHooked !== plot._fullLayout) {
+      plot.removeAllListeners && plot.removeAllListeners('plotly_click');
+      plot.on('plotly_click', open);
+      plot.__synthrlHooked = plot._fullLayout;
+    }
+  }, 400);
+  return [];
+}"""
 
 _JS_SET_URL = """(run) => {
   const u = new URL(window.location.href);
@@ -638,7 +785,8 @@ def render_live(run, version, f: views.ReviewFilter, rule, slo, shi, m, sid, tra
     rounds = ["all"] + [str(r[0]) for r in st.query("SELECT DISTINCT round FROM samples ORDER BY round")]
     rnd_val = f.round if f.round in rounds else "all"
     if rnd_val != f.round:
-        f = views.ReviewFilter(rnd_val, f.origin, f.status, f.lo, f.hi, f.unmeasured, f.flagged_only, f.text)
+        f = views.ReviewFilter(rnd_val, f.origin, f.status, f.lo, f.hi, f.unmeasured, f.flagged_only, f.text, f.order,
+                               f.reason)
     table, cap = views.review_table(st, f, version)
     detail = views.sample_detail(st, int(sid), version) if sid and st.sample(int(sid)) else \
         "Click a row to see the sample."
@@ -949,10 +1097,10 @@ def set_status(run, sid, status):
     return f"Sample {s.id} {status}."
 
 
-def bulk_status(run, version, rnd, origin, status_f, lo, hi, unmeasured, flagged, text, status):
+def bulk_status(run, version, rnd, origin, status_f, lo, hi, unmeasured, flagged, text, order="expert", reason="all",
+                status="accepted"):
     st = _need_store(run)
-    f = views.ReviewFilter(rnd or "all", origin or "all", status_f or "all", lo, hi, bool(unmeasured), bool(flagged),
-                           text or "")
+    f = review_filter(rnd, origin, status_f, lo, hi, unmeasured, flagged, text, order, reason)
     ids = [int(i) for i in views.filter_samples(st, f, version or None)["id"]]
     if not ids:
         raise gr.Error("No samples match the filter.")
@@ -966,6 +1114,127 @@ def bulk_status(run, version, rnd, origin, status_f, lo, hi, unmeasured, flagged
     st.log("review", f"{len(ids)} samples {status} in bulk from the app")
     gr.Info(f"{len(ids)} samples {status}.")
     return f"{len(ids)} filtered samples {status}."
+
+
+def review_filter(rnd=None, origin=None, status=None, lo=None, hi=None, unmeasured=None, flagged=None, text=None,
+                  order=None, reason=None) -> views.ReviewFilter:
+    """The Review tab's filter controls (in `filt` order) as a ReviewFilter; None takes the default."""
+    return views.ReviewFilter(rnd or "all", origin or "all", status or "all", 0.0 if lo is None else lo,
+                              1.0 if hi is None else hi, True if unmeasured is None else bool(unmeasured),
+                              bool(flagged), text or "", order or "expert", reason or "all")
+
+
+_JS_REVIEW_KEYS = """() => {
+  if (window.__synthrlReviewKeys) { return []; }
+  window.__synthrlReviewKeys = true;
+  const keys = {a: 'accept', r: 'reject', n: 'review-next', j: 'review-next', p: 'review-prev', k: 'review-prev'};
+  document.addEventListener('keydown', (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey || e.repeat) { return; }
+    const t = e.target, tag = ((t && t.tagName) || '').toLowerCase();
+    if (tag === 'input' || tag === 'textarea' || tag === 'select' || (t && t.isContentEditable)) { return; }
+    const panel = document.getElementById('tab-review');
+    if (!panel || panel.offsetParent === null || !keys[e.key]) { return; }
+    const b = document.getElementById(keys[e.key]);
+    if (b) { e.preventDefault(); b.click(); }
+  });
+  return [];
+}"""
+
+
+def step_queue(run, version, sid, *fvals, step=1):
+    """Show the next (or previous) sample of the filtered queue."""
+    st = _need_store(run)
+    nxt = views.next_in_queue(st, review_filter(*fvals), int(sid) if sid else None, version or None, step=step)
+    if nxt is None:
+        gr.Info("That was the last sample of the filtered queue." if step > 0 else "That was the first sample.")
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    return show_sample(run, version, nxt)
+
+
+def _fix_spec(find, replace, field, regex, ignore_case):
+    from synthrl.fix import FixError, FixSpec
+
+    try:
+        return FixSpec(find or "", replace or "", field=field or "question", regex=bool(regex),
+                       ignore_case=bool(ignore_case))
+    except FixError as e:
+        raise gr.Error(str(e)) from None
+
+
+def preview_fix(run, version, find, replace, field, regex, ignore_case, *fvals):
+    st = _need_store(run)
+    spec = _fix_spec(find, replace, field, regex, ignore_case)
+    ids = [int(i) for i in views.filter_samples(st, review_filter(*fvals), version or None)["id"]]
+    df, cap = views.fix_preview(st, spec, ids)
+    return cap, df
+
+
+def apply_fix_all(run, version, find, replace, field, regex, ignore_case, *fvals):
+    """The same batch as `synthrl fix`: revisions by "ui", changed samples need re-measuring, undoable."""
+    from synthrl.fix import FixError, apply_fix
+
+    st = _need_store(run)
+    spec = _fix_spec(find, replace, field, regex, ignore_case)
+    ids = [int(i) for i in views.filter_samples(st, review_filter(*fvals), version or None)["id"]]
+    try:
+        batch = apply_fix(st, spec, ids, author="ui")
+    except (FixError, StoreError) as e:
+        raise gr.Error(str(e)) from None
+    for w in batch.warnings[:3]:
+        gr.Warning(w)
+    if not batch.changed:
+        return "No sample matched: nothing changed.", gr.skip(), views.fix_batches_table(st), gr.skip()
+    gr.Info(f"Fix #{batch.id}: {len(batch.changed)} samples changed.")
+    md = (f"**Fix #{batch.id} applied to {len(batch.changed)} samples** ({spec.field}). "
+          + (f"{batch.needs_remeasure} lost their pass rates and **need re-measuring** (Generate tab → *Measure*). "
+             if batch.needs_remeasure else "")
+          + (f"{len(batch.warnings)} warning(s): {views._md_escape(batch.warnings[0])}. " if batch.warnings else "")
+          + f"Undo it with *Undo batch* {batch.id} (or `synthrl fix {st.name} --undo {batch.id}`).")
+    return md, views.pd.DataFrame(), views.fix_batches_table(st), batch.id
+
+
+def undo_fix_batch(run, batch_id):
+    from synthrl.fix import FixError, undo_fix
+
+    st = _need_store(run)
+    if not batch_id:
+        raise gr.Error("Give the batch number to undo (see the fix batches table).")
+    try:
+        r = undo_fix(st, int(batch_id), author="ui")
+    except FixError as e:
+        raise gr.Error(str(e)) from None
+    gr.Info(f"Fix #{r.batch_id} undone: {len(r.restored)} samples restored.")
+    return (f"**Fix #{r.batch_id} undone:** {len(r.restored)} samples restored"
+            + (f"; {len(r.conflicts)} edited again since are left as they are (#"
+               + ", #".join(map(str, r.conflicts[:20])) + ")" if r.conflicts else "") + "."), views.fix_batches_table(st)
+
+
+def fix_batches(run):
+    st = _store(run)
+    return views.fix_batches_table(st) if st is not None else views.pd.DataFrame()
+
+
+def start_judge(run, choice, url, model, key_env, folder, allow_bundled, limit):
+    import argparse
+
+    from synthrl.commands.data import teacher_spec
+    from synthrl.judge import BUNDLED_JUDGE_NOTE
+
+    st = _need_store(run)
+    if not (st.scalar("SELECT count(*) FROM samples") or 0):
+        raise gr.Error("No samples to judge yet: generate some first.")
+    args = ["judge", run, *teacher_args(choice, url, model, key_env, folder)]
+    flags = dict(zip(("teacher_backend", "teacher_url", "teacher_model", "teacher_key_env"),
+                     [None] * 4))
+    for k, v in zip(args[2::2], args[3::2]):
+        flags[k.lstrip("-").replace("-", "_")] = v
+    if teacher_spec(argparse.Namespace(**flags), st).is_bundled:
+        if not allow_bundled:
+            raise gr.Error(BUNDLED_JUDGE_NOTE.replace("pass --allow-bundled", "tick the box"))
+        args.append("--allow-bundled")
+    if limit and int(limit) > 0:
+        args += ["--limit", str(int(limit))]
+    return _start(run, "judge", args)
 
 
 # -- select / export -----------------------------------------------------------------------------------------------
@@ -1041,6 +1310,97 @@ def show_completions(run, train_run, step, text, reward):
     return views.completions_table(st, train_run or None, int(step or 0) or None, text or "", reward or "all")
 
 
+def map_fingerprint(run):
+    st = _store(run) if run else None
+    if st is None:
+        return ("none", run)
+    job = _jobs(run).get("map") or {}
+    return (run, st.scalar("SELECT count(*) || ':' || coalesce(sum(x), 0) FROM map_points"), job.get("running"),
+            job.get("returncode"))
+
+
+def show_map(run, version, color):
+    """The Map tab: the map from the stored projection, the coverage figures, the map job's state."""
+    st = _store(run)
+    if st is None:
+        return views._empty_figure("Open or create a run first"), "Open a run first.", ""
+    return (views.map_view(st, color or "pass rate", version or None), views.coverage_view(st),
+            views.job_line(_jobs(run).get("map"), "map"))
+
+
+def start_map(run):
+    _need_store(run)
+    return _start(run, "map", ["map", run])
+
+
+def _estimate_line(st: RunStore, argv: list[str], price_in, price_out) -> str:
+    """One stage's estimate for the command line the launch button would run (plus --dry-run), and the last
+    launched estimate next to its actual."""
+    from synthrl.cli import build_parser
+    from synthrl.commands.costs import stage_estimate
+    from synthrl.estimate import estimate_vs_actual
+
+    if price_in:
+        argv = [*argv, "--price-in", str(float(price_in))]
+    if price_out:
+        argv = [*argv, "--price-out", str(float(price_out))]
+    stage = argv[0]
+    try:
+        est = stage_estimate(st, stage, build_parser().parse_args([*argv, "--dry-run"]))
+    except (SystemExit, Exception) as e:  # noqa: BLE001 - an estimate is advice; say why there is none
+        return f"**{stage}:** no estimate ({views._md_escape(e)})"
+    basis = views._md_escape("; ".join(est.basis))
+    line = f"**{stage}:** {views._md_escape(est.text().splitlines()[0])}  \n<small>{basis}</small>"
+    actual = estimate_vs_actual(st, stage)
+    return line + (f"  \n<small>{views._md_escape(actual)}</small>" if actual else "")
+
+
+def generate_estimates(run, choice, url, model, key_env, folder, n, votes, max_tokens, rollouts, mtok, price_in,
+                       price_out):
+    st = _store(run)
+    if st is None:
+        return ""
+    try:
+        teacher = teacher_args(choice, url, model, key_env, folder)
+    except gr.Error as e:
+        return f"No estimate yet: {views._md_escape(e.message)}"
+    gen = ["generate", run, "--n", str(int(n or 1)), "--votes", str(int(votes or 0)), *teacher]
+    if max_tokens and int(max_tokens) > 0:
+        gen += ["--max-tokens", str(int(max_tokens))]
+    lines = [_estimate_line(st, gen, price_in, price_out),
+             _estimate_line(st, ["measure", run, *_measure_args(rollouts, mtok)], price_in, price_out),
+             _estimate_line(st, ["adapt", run, "--rounds", "1", "--votes", str(int(votes or 1)),
+                                 *(["--rollouts", str(int(rollouts))] if rollouts and int(rollouts) > 0 else []),
+                                 *teacher], price_in, price_out)]
+    return "**Before launching** (calls, tokens, time at this machine's measured throughput):\n\n" + "\n\n".join(lines)
+
+
+def train_estimate(run, algo, profile, steps, lora, report_to=(), price_in=None, price_out=None):
+    st = _store(run)
+    if st is None:
+        return ""
+    args = ["train", run, "--algo", algo, "--profile", profile]
+    if steps and int(steps) > 0:
+        args += ["--max-steps", str(int(steps))]
+    if lora:
+        args.append("--lora")
+    return "**Before launching:** " + _estimate_line(st, args, price_in, price_out)
+
+
+def eval_estimate(run, bench, limit, price_in=None, price_out=None):
+    st = _store(run)
+    if st is None:
+        return ""
+    p = Path((bench or "").strip()).expanduser()
+    p = p if p.is_absolute() else ROOT / p
+    try:
+        p = check_readable(p, allowed_dirs())  # the same folders the launch may read
+    except SecurityError as e:
+        return f"No estimate: {views._md_escape(e)}"
+    args = ["eval", run, "--benchmark", str(p)] + (["--limit", str(int(limit))] if limit and int(limit) > 0 else [])
+    return "**Before launching** (per model): " + _estimate_line(st, args, price_in, price_out)
+
+
 def start_eval(run, bench, limit, which):
     st = _need_store(run)
     if st.get_config("task") is None:
@@ -1066,6 +1426,27 @@ def start_eval(run, bench, limit, which):
             a += ["--limit", str(int(limit))]
         cmds.append(a)
     return _start(run, "eval", cmds[0] if len(cmds) == 1 else cmds)
+
+
+# -- import ----------------------------------------------------------------------------------------------------------
+def import_pairs(run, file):
+    from synthrl.importing import ImportError_, import_samples
+
+    st = _need_store(run)
+    if not file:
+        raise gr.Error("Choose a .jsonl or .csv file first.")
+    src = file if isinstance(file, str) else getattr(file, "name", file)
+    try:
+        real = check_received(src, gradio_upload_dir())
+        rep = import_samples(st, real, author="app", display_name=Path(str(src)).name)
+    except (SecurityError, ImportError_) as e:
+        raise gr.Error(str(e)) from None
+    views.clear_cache()
+    lines = [views._md_escape(rep.summary())] + [f"- {views._md_escape(p)}" for p in rep.problems[:10]]
+    if rep.added:
+        lines.append("Measure them (Generate tab → *Measure pass rates*), then select and train as usual; "
+                     "filter by origin **imported** to see them.")
+    return "\n\n".join(lines)
 
 
 # -- experiments and the demo ---------------------------------------------------------------------------------------

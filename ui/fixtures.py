@@ -30,6 +30,9 @@ def populate_run(store: RunStore, n: int = 60, seed: int = 0, with_training: boo
     from synthrl.task import bundled_tasks, load_task
 
     rng = random.Random(seed)
+    # a few samples get a wrong label: the student consistently gives another answer (Review's first
+    # reason); drawn from their own generator so every other value stays as before
+    label_rng = random.Random(seed + 7919)
     task = load_task(bundled_tasks()["demo_addition"])
     store.save_task(task)
     doc = store.upsert_document("uploads/shop_ledger.txt", "0" * 64, "ok", n_chunks=0)
@@ -51,9 +54,13 @@ def populate_run(store: RunStore, n: int = 60, seed: int = 0, with_training: boo
         for i in range(4):
             votes.append(Vote(sid, i, f"{ans if i < 3 else ans + 1}", str(ans if i < 3 else ans + 1)))
         k = sum(rng.random() < p for _ in range(rollouts))
+        mislabeled = k <= rollouts // 4 and label_rng.random() < 0.15
         for i in range(rollouts):
             ok = i < k
-            said = str(ans if ok else ans + rng.randint(1, 9))
+            said = str(ans)
+            if not ok:
+                off = rng.randint(1, 9)
+                said = str(ans + (10 if mislabeled else off))
             attempts.append(Attempt(sid, STUDENT, "sample", said, said, ok, 0.7))
         rates[sid] = k
         return sid

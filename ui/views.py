@@ -340,6 +340,7 @@ _FRAME_CACHE: dict[tuple, pd.DataFrame] = {}
 
 def clear_cache() -> None:
     _FRAME_CACHE.clear()
+    _QUEUE_CACHE.clear()
 
 
 def _frame(store: RunStore, version: str | None) -> pd.DataFrame:
@@ -391,12 +392,20 @@ class ReviewFilter:
     unmeasured: bool = True  # include samples with no pass rate yet
     flagged_only: bool = False
     text: str = ""
+    order: str = "expert"  # "expert" (needs an expert first), "id", "judge" (lowest judge rating first)
+    reason: str = "all"  # "all", "any" (any reason), or one synthrl.triage reason code
 
 
 def filter_samples(store: RunStore, f: ReviewFilter, version: str | None = None) -> pd.DataFrame:
     df = _frame(store, version)
     if not len(df):
         return df
+    if f.reason not in ("all", "", None):
+        from synthrl.triage import reason_mask
+
+        q = review_queue(store, version)
+        keep = q.index[(q["mask"].to_numpy() & reason_mask([f.reason])) != 0]
+        df = df[df["id"].isin(keep)]
     m = pd.Series(True, index=df.index)
     if f.round not in ("all", "", None):
         m &= df["round"] == int(f.round)
@@ -416,7 +425,73 @@ def filter_samples(store: RunStore, f: ReviewFilter, version: str | None = None)
     return df[m]
 
 
-REVIEW_COLUMNS = ["id", "round", "origin", "status", "pass rate", "flags", "question", "reference"]
+REVIEW_COLUMNS = ["id", "round", "origin", "status", "pass rate", "flags", "question", "reference", "judge",
+                  "needs an expert because"]
+REVIEW_ORDERS = (("needs an expert", "expert"), ("id", "id"), ("judge score, lowest first", "judge"))
+REVIEW_REASONS = (("all samples", "all"), ("any reason", "any"), ("likely wrong label", "wrong_label"),
+                  ("low judge score", "low_judge"), ("suspect label", "suspect_label"),
+                  ("contaminated", "contaminated"), ("split votes", "split_votes"),
+                  ("near-duplicate of accepted", "near_duplicate"), ("edited, not re-measured", "needs_remeasure"))
+_QUEUE_CACHE: dict[tuple, tuple[pd.DataFrame, pd.DataFrame]] = {}
+
+
+def review_queue(store: RunStore, version: str | None = None) -> pd.DataFrame:
+    """synthrl.triage.queue_frame on the cached sample frame, kept as long as that frame is (one data version)."""
+    df = _frame(store, version)
+    key = (str(store.path), version, id(df))
+    hit = _QUEUE_CACHE.get(key)
+    if hit is not None and hit[0] is df:
+        return hit[1]
+    from synthrl.triage import queue_frame
+
+    if version is None:
+        versions = student_versions(store)
+        version = versions[0] if versions else None
+    q = queue_frame(store, version, samples=df if len(df) else None)
+    if len(_QUEUE_CACHE) >= 4:
+        _QUEUE_CACHE.pop(next(iter(_QUEUE_CACHE)))
+    _QUEUE_CACHE[key] = (df, q)
+    return q
+
+
+def ordered_ids(store: RunStore, f: ReviewFilter, version: str | None = None) -> list[int]:
+    """The filtered sample ids in the filter's order (what the table lists and Next walks)."""
+    df = _in_order(store, filter_samples(store, f, version), f.order, version)
+    return [int(i) for i in df["id"]] if len(df) else []
+
+
+def _in_order(store: RunStore, df: pd.DataFrame, order: str, version: str | None) -> pd.DataFrame:
+    """`df` (rows of _frame) sorted by id, by the review queue, or by judge rating."""
+    if order == "id" or not len(df):
+        return df
+    q = review_queue(store, version)
+    if order == "judge":
+        q = q.sort_values(["judge", "id"], na_position="last", kind="stable")
+    ids = q["id"][q["id"].isin(df["id"])].to_numpy()
+    return df.set_index("id", drop=False).loc[ids]
+
+
+def next_in_queue(store: RunStore, f: ReviewFilter, current: int | None, version: str | None = None,
+                  step: int = 1) -> int | None:
+    """The sample to review after (step=1) or before (step=-1) `current` in the filter's order.
+
+    In the "needs an expert" order a decided sample drops to the end of the queue, so after an accept
+    or reject Next goes to the first sample still open rather than to the decided one's new neighbour.
+    """
+    ids = ordered_ids(store, f, version)
+    if not ids:
+        return None
+    if current is None or int(current) not in ids:
+        return ids[0] if step > 0 else ids[-1]
+    i = ids.index(int(current))
+    if f.order == "expert" and step > 0:
+        q = review_queue(store, version)
+        if int(q.at[int(current), "tier"]) == 2:
+            open_ids = [j for j in ids if int(q.at[j, "tier"]) < 2 and j != int(current)]
+            if open_ids:
+                return open_ids[0]
+    j = i + step
+    return ids[j] if 0 <= j < len(ids) else None
 
 
 def review_table(store: RunStore, f: ReviewFilter, version: str | None = None,
@@ -426,7 +501,12 @@ def review_table(store: RunStore, f: ReviewFilter, version: str | None = None,
     if not total:
         return pd.DataFrame(columns=REVIEW_COLUMNS), "**No samples yet.** Generate some on the **Generate** tab."
     df = filter_samples(store, f, version)
+    q = review_queue(store, version)
+    df = _in_order(store, df, f.order, version)
     shown = df.head(limit).reset_index(drop=True)
+    from synthrl.triage import reasons_of
+
+    qs = q.reindex(shown["id"].astype(int).tolist())
     out = pd.DataFrame({
         "id": shown["id"].astype(int), "round": shown["round"].astype(int), "origin": shown["origin"],
         "status": shown["status"],
@@ -435,12 +515,82 @@ def review_table(store: RunStore, f: ReviewFilter, version: str | None = None,
                       for p, k, n, fl in zip(shown["pass_rate"], shown["n_correct"], shown["n"], shown["flags"])],
         "flags": shown["flags"].fillna(""), "question": [_clip(q, 140) for q in shown["question"]],
         "reference": shown["reference"].fillna("").map(lambda x: _clip(x, 40)),
+        "judge": ["" if pd.isna(j) else f"{int(j)}/5" for j in qs["judge"]],
+        "needs an expert because": ["" if pd.isna(row["mask"]) or not int(row["mask"]) else
+                                    "; ".join(r.text for r in reasons_of(row)) for row in qs.to_dict("records")],
     }, columns=REVIEW_COLUMNS)
     cap = f"**{len(df)} of {total} samples match**"
     if len(df) > limit:
         cap += f" (showing the first {limit}; narrow the filter to see the rest — bulk actions apply to all {len(df)})"
-    cap += ". Click a row to see and edit it."
+    n_open = int((q["tier"] == 0).sum()) if len(q) else 0
+    cap += (f". **{n_open} open samples need an expert**" + (" — most urgent first" if f.order == "expert" else "")
+            + ". Click a row to see and edit it (keys: **a** accept, **r** reject, **n** next, **p** previous).")
+    judged = judge_summary(store)
+    if judged:
+        cap += "\n\n" + judged
     return out, cap
+
+
+def judge_summary(store: RunStore) -> str:
+    """What the judge pass rated and what it cost ("" before any judging)."""
+    c = store.judge_cost()
+    if not c["samples"]:
+        return ""
+    low = int((review_queue(store)["judge"] < 3).sum())
+    from synthrl.models import BUNDLED_NAME
+
+    noise = any(BUNDLED_NAME in (m or "").lower() for m in c["models"])
+    return (f"Judge: {c['samples']} samples rated by {', '.join(_code(_clip(m, 50)) for m in c['models'])}; "
+            f"{low} under 3/5. Cost: {c['calls']} calls, {c['prompt_tokens'] + c['completion_tokens']:,} tokens "
+            f"({c['prompt_tokens']:,} prompt + {c['completion_tokens']:,} completion)."
+            + (" ⚠ Ratings by the bundled demo teacher are noise." if noise else ""))
+
+
+def fix_preview(store: RunStore, spec, sample_ids: list[int] | None) -> tuple[pd.DataFrame, str]:
+    """Every change a find/replace would make (synthrl.fix.plan_fix): id, field, matches, before, after."""
+    from synthrl.fix import plan_fix
+
+    changes = plan_fix(store, spec, sample_ids)
+    rows = [[c.sample_id, c.field, c.count, *c.snippet()] for c in changes]
+    df = pd.DataFrame(rows, columns=["id", "field", "matches", "before", "after"])
+    n = len(sample_ids) if sample_ids is not None else (store.scalar("SELECT count(*) FROM samples") or 0)
+    if not changes:
+        return df, f"No change: {_code(spec.find)} matches none of the {n} filtered samples' {spec.field}s."
+    measured = 0
+    ids = [c.sample_id for c in changes]
+    for i in range(0, len(ids), 900):
+        part = ids[i:i + 900]
+        measured += store.scalar(f"SELECT count(DISTINCT sample_id) FROM attempts WHERE sample_id IN "
+                                 f"({','.join('?' * len(part))})", part) or 0
+    return df, (f"**{len(changes)} of the {n} filtered samples would change** ({sum(c.count for c in changes)} "
+                f"replacements in the {spec.field}). Each change is a revision you can undo as one batch; "
+                f"{measured} of them lose their pass rates and need re-measuring.")
+
+
+def fix_batches_table(store: RunStore) -> pd.DataFrame:
+    rows = [[b["id"], b["author"] or "", b["spec"]["field"], b["spec"]["find"], b["spec"]["replace"],
+             "yes" if b["spec"].get("regex") else "", b["n"], _ago(b["at"]),
+             f"undone by {b['undone_by']} {_ago(b['undone_at'])}" if b["undone_at"] else ""]
+            for b in reversed(store.fix_batches())]
+    return pd.DataFrame(rows, columns=["batch", "author", "field", "find", "replace", "regex", "samples", "when",
+                                       "undone"])
+
+
+def _triage_notes(store: RunStore, sample_id: int, version: str | None) -> list[str]:
+    """Why the sample needs an expert (synthrl.triage) and the judge's latest verdict, as Markdown lines."""
+    from synthrl.triage import reasons_of
+
+    out = []
+    q = review_queue(store, version)
+    if sample_id in q.index and int(q.at[sample_id, "mask"]):
+        out.append("**Needs an expert because:** " + "; ".join(_md_escape(r.text) for r in reasons_of(q.loc[sample_id])))
+    js = store.judgements(sample_id)
+    if js:
+        j = js[-1]
+        out.append(f"**Judge** ({_code(_clip(j['model'], 50))}, {_ago(j['at'])}): " + "; ".join(
+            f"{k} **{j[k]}/5** — {_md_escape(_clip(j[k + '_reason'], 160))}"
+            for k in ("grounding", "clarity", "correctness")))
+    return out
 
 
 def _contamination_note(store: RunStore, sample_id: int) -> str:
@@ -464,6 +614,7 @@ def sample_detail(store: RunStore, sample_id: int, version: str | None = None) -
            + (f" · flags: {', '.join(s.flags)}" if s.flags else "")]
     if "contaminated" in s.flags:
         out.append(_contamination_note(store, s.id))
+    out += _triage_notes(store, s.id, version)
     if s.agreement is not None:
         out.append(f"Teacher agreement: **{s.agreement:.0%}**")
     if s.error:
@@ -687,6 +838,23 @@ def _band_row(label: str, rates: pd.Series) -> str:
     one = int((rates >= 1).sum())
     mid = n - zero - one
     return f"| {label} | {n} | {zero} ({zero / n:.0%}) | **{mid} ({mid / n:.0%})** | {one} ({one / n:.0%}) | {rates.mean():.2f} |"
+
+
+# -- map (the data at a glance) ----------------------------------------------------------------------------------
+MAP_COLOR_BY = ("pass rate", "status", "round", "origin")
+
+
+def map_view(store: RunStore, color: str = "pass rate", version: str | None = None):
+    """The sample map from the store's cached projection (synthrl.atlas; `synthrl map` / Update map computes it)."""
+    from synthrl.atlas import map_figure
+
+    return map_figure(store, color, version, samples=_frame(store, version))
+
+
+def coverage_view(store: RunStore) -> str:
+    from synthrl.atlas import coverage, coverage_markdown
+
+    return coverage_markdown(coverage(store))
 
 
 # -- select ---------------------------------------------------------------------------------------------------

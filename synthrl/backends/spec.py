@@ -143,4 +143,7 @@ def load_model(spec: ModelSpec, on_event: EventCallback | None = None) -> ChatMo
         params = {}
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         settings = {k: v for k, v in settings.items() if k in params}
-    return get_backend(spec.backend, **settings)
+    from ..estimate import Metered
+
+    # metered: the calls, tokens and busy time become the throughput estimates use (synthrl/estimate.py)
+    return Metered(get_backend(spec.backend, **settings), spec.backend, spec.model)

@@ -71,8 +71,14 @@ class VLLMChatModel(ChatModel):
             kwargs["dtype"] = dtype
         if max_model_len:
             kwargs["max_model_len"] = max_model_len
-        if _on_cpu() and "kv_cache_memory_bytes" not in kwargs and not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
-            kwargs["kv_cache_memory_bytes"] = CPU_KV_CACHE_BYTES
+        if _on_cpu():
+            if "kv_cache_memory_bytes" not in kwargs and not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
+                kwargs["kv_cache_memory_bytes"] = CPU_KV_CACHE_BYTES
+            if "enable_chunked_prefill" not in kwargs and "max_num_batched_tokens" not in kwargs:
+                # seeded requests crash vLLM 0.32's CPU engine when a prompt is prefilled in chunks
+                # (see vllm_server.CPU_SEED_SAFE_ARGS): prefill every prompt whole
+                kwargs["enable_chunked_prefill"] = False
+                kwargs["max_num_batched_tokens"] = max(max_model_len or 0, 4096)
         self.llm = vllm.LLM(**kwargs)
         self.version = weights_version(self.path)
         self._lock = threading.Lock()

@@ -69,6 +69,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stale", action="store_true",
                    help="only samples that need re-measuring (`synthrl measure RUN` measures them)")
     p.add_argument("--model-version", default=None, help="whose pass rates (default: the run's base student)")
+    p.add_argument("--order", choices=("id", "expert"), default="id",
+                   help="id, or expert: the Review tab's 'needs an expert' order, with each sample's reasons "
+                        "(likely wrong label, low judge score, flags, split votes, near-duplicates, edits)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_samples)
 
@@ -258,7 +261,7 @@ def cmd_samples(args: argparse.Namespace) -> int:
 
     store = open_run(args, create=False)
     version = args.model_version or default_model_version(store)
-    rows = sample_rows(store, version=version, status=args.status, stale=args.stale)
+    rows = sample_rows(store, version=version, status=args.status, stale=args.stale, order=args.order)
     if args.json:
         print(json.dumps({"run": store.name, "model_version": version,
                           "samples": [dataclasses.asdict(r) for r in rows]}, indent=2))
@@ -273,6 +276,8 @@ def cmd_samples(args: argparse.Namespace) -> int:
         q = " ".join(r.question.split())
         print(f"{r.id:>5} {r.round:>5} {r.origin:<9} {r.status:<9} {rate:<16} {','.join(r.flags) or '-':<22} "
               f"{q[:70] + ('...' if len(q) > 70 else '')}")
+        if args.order == "expert" and r.reasons:
+            print(f"{'':>5} why: {'; '.join(r.reasons)}")
     stale = sum(r.needs_remeasure for r in rows)
     print(f"{len(rows)} samples; pass rates of {version or 'no student yet'}"
           + (f"; {stale} need re-measuring: `synthrl measure {store.name}`" if stale else ""))

@@ -15,6 +15,7 @@ import argparse
 import os
 import signal
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -99,8 +100,16 @@ def stage_guard(store, stage: str) -> Iterator[None]:
             lock.acquire()
         except LockError as e:
             raise UserError(str(e)) from None
+    started = time.time()
     try:
         with cancel_on_sigterm():
             yield
     finally:
+        try:
+            # the throughput this stage measured on this machine, for the next estimate (synthrl/estimate.py)
+            from ..estimate import flush_usage
+
+            flush_usage(store, stage, time.time() - started)
+        except Exception:  # noqa: BLE001 - bookkeeping must never turn a finished stage into a failure
+            pass
         lock.release()

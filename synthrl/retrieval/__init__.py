@@ -6,6 +6,7 @@
 from .index import MODES, RetrievalError, Retriever, get_retriever
 from .ingest import FileResult, IngestReport, ingest
 from .readers import SUPPORTED, ReadError
+from .vectordb import DenseIndex, VectorDBSettings
 
-__all__ = ["MODES", "FileResult", "IngestReport", "ReadError", "RetrievalError", "Retriever", "SUPPORTED",
-           "get_retriever", "ingest"]
+__all__ = ["MODES", "DenseIndex", "FileResult", "IngestReport", "ReadError", "RetrievalError", "Retriever", "SUPPORTED",
+           "VectorDBSettings", "get_retriever", "ingest"]

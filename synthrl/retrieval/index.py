@@ -1,8 +1,9 @@
 """Retrieval over a run's chunks: BM25, dense (MiniLM) and their fusion, on LlamaIndex.
 
-The indexes persist under the run folder (index/bm25, index/dense), each with a
-fingerprint of the chunk set it was built from; they are rebuilt only when the
-chunks changed (a file was added, changed or removed).
+BM25 persists under the run folder (index/bm25) with a fingerprint of the chunk
+set it was built from and is rebuilt only when the chunks changed. The dense
+index is a LanceDB table (vectordb.py: on disk in the run, or on a server named
+by $SYNTHRL_VECTOR_DB) kept in step incrementally: only new chunks are embedded.
 
     r = get_retriever(store, mode="hybrid")        # "bm25" | "dense" | "hybrid"
     for p in r.retrieve("apple stock count", k=5):
@@ -17,7 +18,8 @@ import threading
 from pathlib import Path
 
 from ..records import Chunk, Passage
-from .embed import configure_llama_settings, get_embed_model
+from .embed import configure_llama_settings
+from .vectordb import DenseIndex, chunk_nodes
 
 MODES = ("bm25", "dense", "hybrid")
 _BUILD_LOCK = threading.Lock()
@@ -33,21 +35,6 @@ def fingerprint(chunks: list[Chunk]) -> str:
         h.update(c.id.encode())
         h.update(b"\0")
     return h.hexdigest()
-
-
-def _nodes(chunks: list[Chunk]):
-    from llama_index.core.schema import TextNode
-
-    nodes = []
-    for c in chunks:
-        meta = {"source": c.source, "doc_id": c.doc_id}
-        if c.page is not None:
-            meta["page"] = c.page
-        if c.row is not None:
-            meta["row"] = c.row
-        nodes.append(TextNode(id_=c.id, text=c.text, metadata=meta,
-                              excluded_embed_metadata_keys=list(meta), excluded_llm_metadata_keys=list(meta)))
-    return nodes
 
 
 def _read_fp(folder: Path) -> str | None:
@@ -75,64 +62,13 @@ def _bm25(folder: Path, chunks: list[Chunk], fp: str, rebuild: bool):
             return BM25Retriever.from_persist_dir(str(folder)), False
         except Exception:  # noqa: BLE001 - a damaged index is rebuilt, not fatal
             pass
-    r = BM25Retriever.from_defaults(nodes=_nodes(chunks), similarity_top_k=min(10, len(chunks)))
+    r = BM25Retriever.from_defaults(nodes=chunk_nodes(chunks), similarity_top_k=min(10, len(chunks)))
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     r.persist(str(tmp))
     _publish(tmp, folder, fp, len(chunks))
     return r, True
-
-
-def _dense(folder: Path, chunks: list[Chunk], fp: str, rebuild: bool):
-    from llama_index.core import StorageContext, VectorStoreIndex, load_index_from_storage
-
-    embed = get_embed_model()
-    if not rebuild and _read_fp(folder) == fp:
-        try:
-            ctx = StorageContext.from_defaults(persist_dir=str(folder))
-            return load_index_from_storage(ctx, embed_model=embed), False
-        except Exception:  # noqa: BLE001 - a damaged index is rebuilt, not fatal
-            pass
-    index = VectorStoreIndex(_nodes(chunks), embed_model=embed, insert_batch_size=4096)
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    index.storage_context.persist(persist_dir=str(tmp))
-    _publish(tmp, folder, fp, len(chunks))
-    return index, True
-
-
-def _matrix_dense(index):
-    """A LlamaIndex retriever over the VectorStoreIndex's embeddings as one numpy matrix.
-
-    SimpleVectorStore scores one embedding at a time in Python (~0.3 s per query at 2k chunks);
-    a matrix product gives the same cosine ranking in milliseconds.
-    """
-    import numpy as np
-    from llama_index.core.base.base_retriever import BaseRetriever
-    from llama_index.core.schema import NodeWithScore
-
-    data = getattr(getattr(index, "vector_store", None), "data", None)
-    emb = getattr(data, "embedding_dict", None)
-    if not emb:
-        return None
-    ids = list(emb)
-    m = np.asarray([emb[i] for i in ids], dtype=np.float32)
-    m /= np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
-    embed, docstore = get_embed_model(), index.docstore
-
-    class MatrixDenseRetriever(BaseRetriever):
-        similarity_top_k = 5
-
-        def _retrieve(self, query_bundle):
-            q = np.asarray(embed.get_query_embedding(query_bundle.query_str), dtype=np.float32)
-            sims = m @ (q / max(float(np.linalg.norm(q)), 1e-12))
-            k = min(self.similarity_top_k, len(ids))
-            top = np.argpartition(-sims, k - 1)[:k]
-            top = top[np.argsort(-sims[top])]
-            return [NodeWithScore(node=docstore.get_node(ids[i]), score=float(sims[i])) for i in top]
-
-    return MatrixDenseRetriever()
 
 
 class Retriever:
@@ -158,21 +94,16 @@ class Retriever:
                 if built:
                     self.rebuilt.append("bm25")
             if mode in ("dense", "hybrid"):
-                self._dense, built = _dense(root / "dense", chunks, self.fingerprint, rebuild)
-                if built:
+                self._dense = DenseIndex.open(store, chunks, self.fingerprint, rebuild=rebuild)
+                if self._dense.embedded or self._dense.deleted or self._dense.migrated:
                     self.rebuilt.append("dense")
-        self._matrix = _matrix_dense(self._dense) if self._dense is not None else None
         self._lock = threading.Lock()
 
     def _llama_retriever(self, k: int):
         if self.mode == "bm25":
             self._bm25.similarity_top_k = k
             return self._bm25
-        if self._matrix is not None:
-            dense = self._matrix
-            dense.similarity_top_k = k
-        else:
-            dense = self._dense.as_retriever(similarity_top_k=k)
+        dense = self._dense.retriever(k)
         if self.mode == "dense":
             return dense
         from llama_index.core.retrievers import QueryFusionRetriever

@@ -86,9 +86,10 @@ def uses_program_aided(task, config: "VerifyConfig", teacher=None) -> bool:
     return BUNDLED_NAME.lower() in where
 
 
-def program_value(text: str | None, need_operator: bool = False) -> str | None:
+def program_value(text: str | None, need_operator: bool = False, question: str | None = None) -> str | None:
     """The computed value of the expression a reply states (None: none). With `need_operator`,
-    a bare number does not count (the generator's own head-computed answer)."""
+    a bare number does not count (the generator's own head-computed answer). With `question`,
+    the expression must be built from the question's numbers (see `grounded_in`)."""
     from ..arith import expression_value
     from ..scoring import normalize_number
 
@@ -98,7 +99,28 @@ def program_value(text: str | None, need_operator: bool = False) -> str | None:
     expr, value = found
     if need_operator and not any(op in expr.lstrip("-−") for op in "+-*/×÷−%("):
         return None
+    if question is not None and not grounded_in(expr, question):
+        return None
     return normalize_number(value)
+
+
+# Constants an expression may use without the question stating them (counts, per cent, thousands).
+_FREE_CONSTANTS = {str(i) for i in range(11)} | {"100", "1000"}
+
+
+def grounded_in(expression: str, question: str) -> bool:
+    """Whether every number in the expression is stated in the question (small constants aside).
+
+    A small teacher copies an instruction's example ("12 + 30") or invents operands; such a vote
+    computes the wrong sum with great confidence, so it does not count.
+    """
+    import re
+
+    def numbers(t: str) -> set[str]:
+        return {n.replace(",", "").rstrip(".") for n in re.findall(r"\d[\d,]*(?:\.\d+)?", t)}
+
+    used = numbers(expression) - _FREE_CONSTANTS
+    return bool(numbers(expression)) and used <= numbers(question)
 
 
 def program_label(task, expression: str, value: str) -> str:
@@ -157,22 +179,43 @@ def verify_samples(store, task, teacher: ChatModel, sample_ids: list[int], confi
     samples = [s for s in (store.sample(i) for i in sample_ids) if s is not None]
     if not samples:
         return []
+    if config.votes and len(samples) > 1 and getattr(teacher, "max_batch_size", None):
+        # an in-process model (transformers) generates for many questions in one batch, far faster on a CPU
+        # than one request per question; a failed batch falls back to one request each
+        try:
+            batch = teacher.chat([_vote_messages(task, s, config, teacher) for s in samples], _vote_params(config))
+        except BackendError:
+            batch = None
+        if batch is not None and len(batch) == len(samples):
+            return [_verify_one(store, task, teacher, s, config, stage, comps=c) for s, c in zip(samples, batch)]
     if config.concurrency == 1 or len(samples) == 1:
         return [_verify_one(store, task, teacher, s, config, stage) for s in samples]
     with ThreadPoolExecutor(max_workers=min(config.concurrency, len(samples))) as pool:
         return list(pool.map(lambda s: _verify_one(store, task, teacher, s, config, stage), samples))
 
 
-def _verify_one(store, task, teacher: ChatModel, s: Sample, config: VerifyConfig, stage: str) -> Sample:
+def _vote_messages(task, s: Sample, config: VerifyConfig, teacher) -> list[dict]:
     from ..prompts import program_aided_messages, verify_answer_messages
 
+    if uses_program_aided(task, config, teacher):
+        return program_aided_messages(task, s.question)
+    return verify_answer_messages(task, s.question)
+
+
+def _vote_params(config: VerifyConfig) -> GenerationParams:
+    return GenerationParams(n=config.votes, temperature=config.temperature, max_tokens=config.max_tokens)
+
+
+def _verify_one(store, task, teacher: ChatModel, s: Sample, config: VerifyConfig, stage: str,
+                comps=None) -> Sample:
+    """Vote on one sample; `comps`: its teacher answers when they were generated in a batch."""
     answers: list[str] = []
     aided = uses_program_aided(task, config, teacher)
-    if config.votes:
-        params = GenerationParams(n=config.votes, temperature=config.temperature, max_tokens=config.max_tokens)
-        messages = program_aided_messages(task, s.question) if aided else verify_answer_messages(task, s.question)
+    if config.votes and comps is not None:
+        answers = [c.text for c in comps]
+    elif config.votes:
         try:
-            comps = teacher.chat([messages], params)[0]
+            comps = teacher.chat([_vote_messages(task, s, config, teacher)], _vote_params(config))[0]
         except BackendError as e:
             reason = f"teacher failed while verifying sample {s.id}: {e}"
             store.add_failure(stage, "teacher", reason, round=s.round, sample_id=s.id)
@@ -182,7 +225,8 @@ def _verify_one(store, task, teacher: ChatModel, s: Sample, config: VerifyConfig
     candidates = [s.answer or ""] + answers
     if aided:
         # votes are computed values; the generator's own answer counts only when it is an expression
-        t = tally(candidates, task, tuple(program_value(c, need_operator=(i == 0)) for i, c in enumerate(candidates)))
+        t = tally(candidates, task, tuple(program_value(c, need_operator=(i == 0), question=s.question)
+                                          for i, c in enumerate(candidates)))
     else:
         t = tally(candidates, task)
     store.execute("DELETE FROM votes WHERE sample_id=?", (s.id,))

@@ -1,0 +1,347 @@
+"""The data at a glance: where a run's samples sit among themselves and in the documents.
+
+Every sample question and every document passage is embedded once with the bundled MiniLM
+(synthrl/retrieval/embed.py); vectors are cached in the run store keyed by a hash of the text,
+so an unchanged text is never embedded twice. `update_map` projects them all to 2-D with PCA
+(numpy only) and finds clusters of near-identical questions; the projection is stored too, so
+the map renders from the store in milliseconds and never embeds anything itself. `coverage`
+says how much of the documents the samples use and how spread their answers are.
+
+    report = update_map(store)                 # embeds what is new, projects, finds near-duplicates
+    fig = map_figure(store, color="pass rate") # plotly; the Map tab and `synthrl map RUN --out map.html`
+    cov = coverage(store)                      # passages used / total, samples per document, answers
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from .store import RunStore
+
+EMBED_MODEL = "all-MiniLM-L6-v2"
+# Two questions this close (cosine of their embeddings) are "near-identical": the same question reworded.
+DUPLICATE_COSINE = 0.95
+COLOR_BY = ("pass rate", "status", "round", "origin")
+EMBED_BATCH = 256
+
+
+def text_hash(text: str | None) -> str:
+    """The cache key of a text: its exact characters, hashed."""
+    return hashlib.blake2b((text or "").encode("utf-8"), digest_size=12).hexdigest()
+
+
+# -- embeddings (cached) --------------------------------------------------------------------------------
+def ensure_embeddings(store: RunStore, texts: Iterable[str], embed: Callable[[list[str]], np.ndarray] | None = None,
+                      progress: Callable[[int, int], None] | None = None) -> int:
+    """Embed the texts the store has no vector for yet; returns how many were embedded now."""
+    by_hash = {text_hash(t): t for t in texts}
+    have = store.cached_embeddings(by_hash, EMBED_MODEL)
+    todo = [(h, t) for h, t in by_hash.items() if h not in have]
+    if not todo:
+        return 0
+    if embed is None:
+        from .retrieval.embed import embed_texts as embed
+    for i in range(0, len(todo), EMBED_BATCH):
+        part = todo[i:i + EMBED_BATCH]
+        vecs = np.asarray(embed([t for _, t in part]), dtype=np.float32)
+        store.add_embeddings(EMBED_MODEL, [(h, int(v.shape[0]), v.tobytes()) for (h, _), v in zip(part, vecs)])
+        if progress:
+            progress(min(i + EMBED_BATCH, len(todo)), len(todo))
+    return len(todo)
+
+
+def _matrix(store: RunStore, hashes: list[str]) -> np.ndarray:
+    raw = store.cached_embeddings(hashes, EMBED_MODEL)
+    return np.stack([np.frombuffer(raw[h], dtype=np.float32) for h in hashes]) if hashes else np.zeros((0, 0))
+
+
+# -- projection and near-duplicates ------------------------------------------------------------------------
+def pca_2d(x: np.ndarray) -> np.ndarray:
+    """The first two principal components of the rows of `x` (signs fixed, so a refit does not mirror the map)."""
+    if len(x) == 0:
+        return np.zeros((0, 2))
+    centred = x - x.mean(axis=0)
+    if len(x) < 3:
+        return np.column_stack([centred[:, 0] if centred.shape[1] else np.zeros(len(x)), np.zeros(len(x))])
+    # eigenvectors of the covariance (d x d, d = 384): cheaper than an SVD of the n x d matrix
+    cov = centred.T @ centred
+    vals, vecs = np.linalg.eigh(cov)
+    top = vecs[:, np.argsort(vals)[::-1][:2]]
+    top *= np.where(top[np.abs(top).argmax(axis=0), [0, 1]] < 0, -1, 1)
+    return centred @ top
+
+
+def near_duplicate_groups(x: np.ndarray, threshold: float = DUPLICATE_COSINE, block: int = 2048) -> np.ndarray:
+    """Group id per row (-1: no near-identical row); rows are unit vectors. Groups are connected components
+    of the "cosine >= threshold" graph, computed block by block (never an n x n matrix in memory)."""
+    n = len(x)
+    parent = np.arange(n)
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for start in range(0, n, block):
+        sims = x[start:start + block] @ x.T
+        rows, cols = np.nonzero(sims >= threshold)
+        for r, c in zip(rows + start, cols):
+            if r < c:
+                a, b = find(int(r)), find(int(c))
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+    roots = np.array([find(i) for i in range(n)]) if n else np.zeros(0, dtype=int)
+    sizes = Counter(roots.tolist())
+    return np.array([r if sizes[r] > 1 else -1 for r in roots.tolist()], dtype=int)
+
+
+@dataclass(frozen=True)
+class MapReport:
+    """What `update_map` did."""
+
+    samples: int
+    passages: int
+    embedded: int                 # texts embedded now (the rest came from the cache)
+    duplicate_groups: int
+    duplicate_samples: int
+    seconds: float
+
+    def summary(self) -> str:
+        return (f"{self.samples} samples and {self.passages} passages on the map ({self.embedded} texts embedded "
+                f"now, the rest from the cache); {self.duplicate_samples} samples in {self.duplicate_groups} "
+                f"clusters of near-identical questions; {self.seconds:.1f}s")
+
+
+def update_map(store: RunStore, embed: Callable[[list[str]], np.ndarray] | None = None,
+               threshold: float = DUPLICATE_COSINE, progress: Callable[[int, int], None] | None = None) -> MapReport:
+    """Embed new texts, refit the projection on every sample and passage, store it; see the module doc."""
+    t0 = time.time()
+    questions = [r[0] for r in store.query("SELECT DISTINCT question FROM samples")]
+    passages = [r[0] for r in store.query("SELECT DISTINCT text FROM chunks")]
+    embedded = ensure_embeddings(store, questions + passages, embed, progress)
+    qh = list(dict.fromkeys(text_hash(q) for q in questions))
+    ph = [h for h in dict.fromkeys(text_hash(p) for p in passages) if h not in set(qh)]
+    x = _matrix(store, qh + ph)
+    xy = pca_2d(x) if len(x) else np.zeros((0, 2))
+    groups = near_duplicate_groups(x[:len(qh)], threshold) if len(qh) else np.zeros(0, dtype=int)
+    rows = [(h, "sample", float(a), float(b), int(g) if g >= 0 else None)
+            for h, (a, b), g in zip(qh, xy[:len(qh)], groups)]
+    rows += [(h, "passage", float(a), float(b), None) for h, (a, b) in zip(ph, xy[len(qh):])]
+    store.replace_map_points(rows)
+    dup = groups[groups >= 0]
+    report = MapReport(len(qh), len(ph), embedded, len(set(dup.tolist())), int(len(dup)), time.time() - t0)
+    store.log("map", report.summary())
+    return report
+
+
+# -- what the map draws ---------------------------------------------------------------------------------------
+def sample_frame(store: RunStore, version: str | None = None) -> pd.DataFrame:
+    """id, round, origin, status, question, pass_rate (under `version`, default the base student)."""
+    version = version or store.base_student_version()
+    df = pd.DataFrame([tuple(r) for r in store.query(
+        "SELECT s.id, s.round, s.origin, s.status, s.question, p.n, p.n_correct FROM samples s"
+        " LEFT JOIN pass_rates p ON p.sample_id=s.id AND p.model_version=? ORDER BY s.id", (version,))],
+        columns=["id", "round", "origin", "status", "question", "n", "n_correct"])
+    df["pass_rate"] = df["n_correct"] / df["n"].where(df["n"] > 0)
+    return df
+
+
+def map_points(store: RunStore, samples: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(samples with x, y, dup; only those on the map) and (passages: x, y, used)."""
+    pts = store.map_points("sample")
+    if not pts or not len(samples):
+        return samples.head(0).assign(x=[], y=[], dup=[]), pd.DataFrame(columns=["x", "y", "used", "text"])
+    xy = {h: (x, y, d) for h, x, y, d in pts}
+    got = [xy.get(text_hash(q)) for q in samples["question"]]
+    keep = np.array([g is not None for g in got])
+    on = samples[keep].copy()
+    arr = np.array([g for g in got if g is not None], dtype=float) if keep.any() else np.zeros((0, 3))
+    on["x"], on["y"] = arr[:, 0], arr[:, 1]
+    on["dup"] = arr[:, 2]  # NaN: no near-identical question
+    used = {text_hash(r[0]) for r in store.query(
+        "SELECT DISTINCT c.text FROM samples s JOIN chunks c ON c.id=s.passage_id")}
+    pp = store.map_points("passage")
+    passages = pd.DataFrame([(x, y, h in used) for h, x, y, _ in pp], columns=["x", "y", "used"])
+    return on, passages
+
+
+_MD_SPECIAL = re.compile(r"[\\`*_{}\[\]()#+\-.!|~:>=<&]")
+
+
+def _md(text: Any) -> str:
+    """Text (a file name, a model-written answer) shown in Markdown as plain characters, never markup."""
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0) if m.group(0) not in "<&" else
+                           {"<": "&lt;", "&": "&amp;"}[m.group(0)], str(text))
+
+
+def _clip(text: Any, n: int = 110) -> str:
+    s = " ".join(str(text or "").split())
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def map_figure(store: RunStore, color: str = "pass rate", version: str | None = None,
+               samples: pd.DataFrame | None = None):
+    """The map as a plotly figure: samples coloured by `color` (COLOR_BY) with the question on hover and
+    the sample id as customdata (for click-through); passages in grey (light: no sample uses them);
+    near-identical questions ringed. `samples`: a frame like sample_frame's, when the caller has one."""
+    import plotly.graph_objects as go
+
+    df = sample_frame(store, version) if samples is None else samples
+    on, passages = map_points(store, df)
+    fig = go.Figure()
+    if not len(on):
+        missing = len(df)
+        fig.add_annotation(text=("No samples yet" if not missing else
+                                 f"{missing} samples are not on the map yet: press Update map "
+                                 f"(or run synthrl map {store.name})"),
+                           showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 14})
+        fig.update_layout(xaxis={"visible": False}, yaxis={"visible": False}, height=520)
+        return fig
+    for used, name, col in ((False, "passage no sample uses", "#e5e7eb"), (True, "passage used", "#9ca3af")):
+        sub = passages[passages["used"] == used]
+        if len(sub):
+            fig.add_trace(go.Scattergl(x=sub["x"].to_numpy(), y=sub["y"].to_numpy(), mode="markers",
+                                       name=f"{name} ({len(sub)})", hoverinfo="skip",
+                                       marker={"color": col, "size": 6, "symbol": "square"}))
+    hover = "#%{customdata}: %{text}<extra>%{fullData.name}</extra>"
+    text = np.array([_clip(q) for q in on["question"]], dtype=object)
+    ids = on["id"].to_numpy()
+    if color == "pass rate":
+        measured = on["pass_rate"].notna().to_numpy()
+        if (~measured).any():
+            fig.add_trace(go.Scattergl(x=on["x"].to_numpy()[~measured], y=on["y"].to_numpy()[~measured],
+                                       mode="markers", name=f"not measured ({int((~measured).sum())})",
+                                       customdata=ids[~measured].tolist(), text=text[~measured], hovertemplate=hover,
+                                       marker={"color": "#6b7280", "size": 7, "symbol": "x"}))
+        if measured.any():
+            pr = on["pass_rate"].to_numpy()[measured]
+            fig.add_trace(go.Scattergl(
+                x=on["x"].to_numpy()[measured], y=on["y"].to_numpy()[measured], mode="markers",
+                name=f"samples ({int(measured.sum())})", customdata=ids[measured].tolist(), text=text[measured],
+                hovertemplate="#%{customdata} · pass rate %{marker.color:.2f}: %{text}<extra></extra>",
+                marker={"color": pr, "cmin": 0, "cmax": 1, "colorscale": "RdYlGn", "size": 7,
+                        "colorbar": {"title": "pass rate", "thickness": 12}}))
+    else:
+        col = {"status": "status", "round": "round", "origin": "origin"}.get(color, "status")
+        for value in sorted(on[col].dropna().unique(), key=str):
+            m = (on[col] == value).to_numpy()
+            fig.add_trace(go.Scattergl(x=on["x"].to_numpy()[m], y=on["y"].to_numpy()[m], mode="markers",
+                                       name=f"{col} {value} ({int(m.sum())})", customdata=ids[m].tolist(), text=text[m],
+                                       hovertemplate=hover, marker={"size": 7}))
+    dup = on["dup"].notna().to_numpy()
+    if dup.any():
+        fig.add_trace(go.Scattergl(x=on["x"].to_numpy()[dup], y=on["y"].to_numpy()[dup], mode="markers",
+                                   name=f"near-identical question ({int(dup.sum())})", customdata=ids[dup].tolist(),
+                                   text=text[dup], hovertemplate=hover,
+                                   marker={"size": 13, "symbol": "circle-open", "color": "#111827",
+                                           "line": {"width": 1.5}}))
+    off = len(df) - len(on)
+    fig.update_layout(
+        title=f"Samples and passages by meaning (MiniLM + PCA); colour: {color}"
+              + (f" — {off} newer samples not on the map yet (Update map)" if off else ""),
+        height=560, legend={"orientation": "h", "yanchor": "top", "y": -0.04, "x": 0},
+        xaxis={"showticklabels": False, "zeroline": False}, yaxis={"showticklabels": False, "zeroline": False},
+        margin={"l": 20, "r": 20, "t": 50, "b": 20}, hovermode="closest", clickmode="event")
+    return fig
+
+
+# -- coverage -------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Coverage:
+    """How much of the documents the samples use, and how spread their answers are."""
+
+    passages_total: int
+    passages_used: int
+    samples: int
+    samples_without_passage: int
+    per_document: list[dict] = field(default_factory=list)    # document, chunks, chunks_used, samples
+    answers_distinct: int = 0
+    answers_top: list[tuple[str, int]] = field(default_factory=list)
+    answers_numeric: dict | None = None                          # min, median, max over numeric answers
+    exact_duplicates: int = 0                                     # samples whose question repeats another's
+    near_duplicate_samples: int | None = None                     # from the map (None: map not computed)
+    near_duplicate_groups: int | None = None
+
+    def to_dict(self) -> dict:
+        import dataclasses
+
+        return dataclasses.asdict(self)
+
+
+def coverage(store: RunStore, statuses: tuple[str, ...] = ("verified", "accepted", "pending")) -> Coverage:
+    """Coverage of the samples that count (by default: not dropped, rejected or failed)."""
+    marks = ",".join("?" * len(statuses))
+    rows = store.query(f"SELECT question, reference, passage_id FROM samples WHERE status IN ({marks})", statuses)
+    total = store.scalar("SELECT count(*) FROM chunks") or 0
+    used_ids = {r[2] for r in rows if r[2]}
+    docs = store.query(
+        "SELECT d.path, d.n_chunks, c.id FROM documents d LEFT JOIN chunks c ON c.doc_id=d.id WHERE d.status='ok'")
+    per_samples = Counter(r[2] for r in rows if r[2])
+    by_doc: dict[str, dict] = {}
+    for path, n_chunks, cid in docs:
+        d = by_doc.setdefault(path, {"document": path.rsplit("/", 1)[-1], "chunks": n_chunks or 0, "chunks_used": 0,
+                                     "samples": 0})
+        if cid in used_ids:
+            d["chunks_used"] += 1
+            d["samples"] += per_samples[cid]
+    known = {r[0] for r in store.query("SELECT id FROM chunks")}
+    refs = Counter((r[1] or "").strip() for r in rows if (r[1] or "").strip())
+    numeric = []
+    for v, n in refs.items():
+        try:
+            numeric += [float(v.replace(",", ""))] * n
+        except ValueError:
+            pass
+    qs = Counter(" ".join((r[0] or "").lower().split()) for r in rows)
+    groups = store.query("SELECT count(DISTINCT dup), count(dup) FROM map_points WHERE kind='sample'")
+    has_map = bool(store.scalar("SELECT count(*) FROM map_points WHERE kind='sample'"))
+    return Coverage(
+        passages_total=total, passages_used=len(used_ids & known), samples=len(rows),
+        samples_without_passage=sum(1 for r in rows if not r[2]),
+        per_document=sorted(by_doc.values(), key=lambda d: -d["samples"]),
+        answers_distinct=len(refs), answers_top=refs.most_common(5),
+        answers_numeric={"n": len(numeric), "min": min(numeric), "median": float(np.median(numeric)),
+                         "max": max(numeric)} if numeric else None,
+        exact_duplicates=sum(n - 1 for n in qs.values() if n > 1),
+        near_duplicate_samples=int(groups[0][1]) if has_map else None,
+        near_duplicate_groups=int(groups[0][0]) if has_map else None,
+    )
+
+
+def coverage_markdown(cov: Coverage, max_documents: int = 12) -> str:
+    """The coverage figures as Markdown (the Map tab; `synthrl coverage` prints the same)."""
+    if not cov.samples:
+        return "**No samples yet.** Generate some; coverage says how much of the documents they use."
+    share = f" ({cov.passages_used / cov.passages_total:.0%})" if cov.passages_total else ""
+    lines = [f"**Passages used: {cov.passages_used} / {cov.passages_total}**{share} by {cov.samples} samples"
+             + (f" ({cov.samples_without_passage} without a passage)" if cov.samples_without_passage else "")]
+    top = ", ".join(f"{_md(v)} × {n}" for v, n in cov.answers_top)
+    spread = f"**Answers: {cov.answers_distinct} distinct** among {cov.samples}"
+    if cov.answers_top:
+        spread += f"; most common: {top} (the first is {cov.answers_top[0][1] / cov.samples:.0%} of samples)"
+    if cov.answers_numeric:
+        a = cov.answers_numeric
+        spread += f"; numeric answers from {a['min']:g} to {a['max']:g} (median {a['median']:g})"
+    lines.append(spread)
+    dup = f"**Repetition:** {cov.exact_duplicates} questions repeat another word for word"
+    if cov.near_duplicate_samples is not None:
+        dup += (f"; {cov.near_duplicate_samples} samples in {cov.near_duplicate_groups} clusters of "
+                f"near-identical questions (ringed on the map)")
+    else:
+        dup += "; near-identical questions: press *Update map*"
+    lines.append(dup)
+    if cov.per_document:
+        lines += ["", "| document | passages | used | samples |", "|---|---|---|---|"]
+        lines += [f"| {_md(d['document'])} | {d['chunks']} | {d['chunks_used']} | {d['samples']} |"
+                  for d in cov.per_document[:max_documents]]
+        if len(cov.per_document) > max_documents:
+            lines.append(f"| … {len(cov.per_document) - max_documents} more | | | |")
+    return "\n\n".join(lines[:3]) + "\n" + "\n".join(lines[3:])
