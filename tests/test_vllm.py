@@ -207,6 +207,16 @@ def test_command_line_keeps_the_key_out_and_the_host_on_loopback(tmp_path, monke
         srv.environment()
 
 
+def test_a_cpu_server_prefills_prompts_whole_so_seeded_requests_cannot_crash_it(tmp_path):
+    # vLLM 0.32's CPU engine dies on a seeded request whose prompt is prefilled in chunks
+    srv = VLLMServer(str(tmp_path / "m"), python=_fake_python(tmp_path, "exit 1"), max_model_len=8192)
+    srv.cpu = True
+    cmd = srv.command()
+    assert "--no-enable-chunked-prefill" in cmd and cmd[cmd.index("--max-num-batched-tokens") + 1] == "8192"
+    srv.extra_args = ["--max-num-batched-tokens", "16384"]  # the user's own choice wins
+    assert srv.command().count("--max-num-batched-tokens") == 1 and "--no-enable-chunked-prefill" not in srv.command()
+
+
 def test_bundled_model_is_served_under_a_plain_name(tmp_path):
     srv = VLLMServer("bundled", python=_fake_python(tmp_path, "exit 1"), port=8124)
     assert srv.served_name == BUNDLED_SERVED_NAME

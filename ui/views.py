@@ -396,14 +396,16 @@ class ReviewFilter:
     reason: str = "all"  # "all", "any" (any reason), or one synthrl.triage reason code
 
 
-def filter_samples(store: RunStore, f: ReviewFilter, version: str | None = None) -> pd.DataFrame:
-    df = _frame(store, version)
+def filter_samples(store: RunStore, f: ReviewFilter, version: str | None = None,
+                   frame: pd.DataFrame | None = None) -> pd.DataFrame:
+    """`frame`: _frame(store, version) when the caller holds it already (one data-version read per render)."""
+    df = _frame(store, version) if frame is None else frame
     if not len(df):
         return df
     if f.reason not in ("all", "", None):
         from synthrl.triage import reason_mask
 
-        q = review_queue(store, version)
+        q = review_queue(store, version, df)
         keep = q.index[(q["mask"].to_numpy() & reason_mask([f.reason])) != 0]
         df = df[df["id"].isin(keep)]
     m = pd.Series(True, index=df.index)
@@ -435,9 +437,9 @@ REVIEW_REASONS = (("all samples", "all"), ("any reason", "any"), ("likely wrong 
 _QUEUE_CACHE: dict[tuple, tuple[pd.DataFrame, pd.DataFrame]] = {}
 
 
-def review_queue(store: RunStore, version: str | None = None) -> pd.DataFrame:
+def review_queue(store: RunStore, version: str | None = None, frame: pd.DataFrame | None = None) -> pd.DataFrame:
     """synthrl.triage.queue_frame on the cached sample frame, kept as long as that frame is (one data version)."""
-    df = _frame(store, version)
+    df = _frame(store, version) if frame is None else frame
     key = (str(store.path), version, id(df))
     hit = _QUEUE_CACHE.get(key)
     if hit is not None and hit[0] is df:
@@ -456,15 +458,17 @@ def review_queue(store: RunStore, version: str | None = None) -> pd.DataFrame:
 
 def ordered_ids(store: RunStore, f: ReviewFilter, version: str | None = None) -> list[int]:
     """The filtered sample ids in the filter's order (what the table lists and Next walks)."""
-    df = _in_order(store, filter_samples(store, f, version), f.order, version)
+    frame = _frame(store, version)
+    df = _in_order(store, filter_samples(store, f, version, frame), f.order, version, frame)
     return [int(i) for i in df["id"]] if len(df) else []
 
 
-def _in_order(store: RunStore, df: pd.DataFrame, order: str, version: str | None) -> pd.DataFrame:
+def _in_order(store: RunStore, df: pd.DataFrame, order: str, version: str | None,
+              frame: pd.DataFrame | None = None) -> pd.DataFrame:
     """`df` (rows of _frame) sorted by id, by the review queue, or by judge rating."""
     if order == "id" or not len(df):
         return df
-    q = review_queue(store, version)
+    q = review_queue(store, version, frame)
     if order == "judge":
         q = q.sort_values(["judge", "id"], na_position="last", kind="stable")
     ids = q["id"][q["id"].isin(df["id"])].to_numpy()
@@ -485,11 +489,11 @@ def next_in_queue(store: RunStore, f: ReviewFilter, current: int | None, version
         return ids[0] if step > 0 else ids[-1]
     i = ids.index(int(current))
     if f.order == "expert" and step > 0:
-        q = review_queue(store, version)
-        if int(q.at[int(current), "tier"]) == 2:
-            open_ids = [j for j in ids if int(q.at[j, "tier"]) < 2 and j != int(current)]
-            if open_ids:
-                return open_ids[0]
+        tier = review_queue(store, version)["tier"].reindex(ids).to_numpy()
+        if tier[i] == 2:
+            open_at = [k for k in (tier < 2).nonzero()[0] if k != i]
+            if open_at:
+                return ids[open_at[0]]
     j = i + step
     return ids[j] if 0 <= j < len(ids) else None
 
@@ -500,9 +504,10 @@ def review_table(store: RunStore, f: ReviewFilter, version: str | None = None,
     total = store.scalar("SELECT count(*) FROM samples") or 0
     if not total:
         return pd.DataFrame(columns=REVIEW_COLUMNS), "**No samples yet.** Generate some on the **Generate** tab."
-    df = filter_samples(store, f, version)
-    q = review_queue(store, version)
-    df = _in_order(store, df, f.order, version)
+    frame = _frame(store, version)
+    df = filter_samples(store, f, version, frame)
+    q = review_queue(store, version, frame)
+    df = _in_order(store, df, f.order, version, frame)
     shown = df.head(limit).reset_index(drop=True)
     from synthrl.triage import reasons_of
 
@@ -536,7 +541,8 @@ def judge_summary(store: RunStore) -> str:
     c = store.judge_cost()
     if not c["samples"]:
         return ""
-    low = int((review_queue(store)["judge"] < 3).sum())
+    low = len(store.query("SELECT 1 FROM (SELECT sample_id, max(id) AS id FROM judgements GROUP BY sample_id) l"
+                          " JOIN judgements j ON j.id=l.id WHERE min(j.grounding, j.clarity, j.correctness) < 3"))
     from synthrl.models import BUNDLED_NAME
 
     noise = any(BUNDLED_NAME in (m or "").lower() for m in c["models"])

@@ -38,6 +38,18 @@ def _on_cpu() -> bool:
         return False
 
 
+def _context_length(path: str) -> int:
+    """The model's own context length (config.json), which vLLM uses when max_model_len is not given."""
+    import json
+    from pathlib import Path
+
+    try:
+        cfg = json.loads((Path(path) / "config.json").read_text())
+    except (OSError, ValueError):
+        return 32768
+    return int(cfg.get("max_position_embeddings") or cfg.get("n_positions") or 32768)
+
+
 def _structured(schema: dict):
     """The sampling-params keyword for JSON-schema decoding, for old and new vllm versions."""
     try:
@@ -76,9 +88,9 @@ class VLLMChatModel(ChatModel):
                 kwargs["kv_cache_memory_bytes"] = CPU_KV_CACHE_BYTES
             if "enable_chunked_prefill" not in kwargs and "max_num_batched_tokens" not in kwargs:
                 # seeded requests crash vLLM 0.32's CPU engine when a prompt is prefilled in chunks
-                # (see vllm_server.CPU_SEED_SAFE_ARGS): prefill every prompt whole
+                # (see vllm_server.cpu_seed_safe_args): prefill every prompt whole
                 kwargs["enable_chunked_prefill"] = False
-                kwargs["max_num_batched_tokens"] = max(max_model_len or 0, 4096)
+                kwargs["max_num_batched_tokens"] = max(max_model_len or _context_length(self.path), 4096)
         self.llm = vllm.LLM(**kwargs)
         self.version = weights_version(self.path)
         self._lock = threading.Lock()

