@@ -240,7 +240,8 @@ def test_cli_subprocess_stops_on_sigterm_and_resumes_with_its_settings(store, ru
     assert "stopped (checkpoint saved; continue with --resume)" in out
     step = store.progress("train")["done"]
     assert store.progress("train")["state"] == "stopped" and 1 <= step < 200
-    assert (store.dir / "checkpoints" / f"checkpoint-{step}" / "trainer_state.json").exists()
+    sel = store.latest_selection()["id"]
+    assert (store.dir / "checkpoints" / f"selection-{sel}" / f"checkpoint-{step}" / "trainer_state.json").exists()
     # --resume without --profile/--config continues with the stopped run's settings (its model, its lengths)
     assert main(["train", "t", "--resume", "--max-steps", str(step + 1)]) == 0
     assert f"finished at step {step + 1}/{step + 1}" in capsys.readouterr().out
