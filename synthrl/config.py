@@ -470,3 +470,33 @@ def load_config(path: str | os.PathLike | None = None, profile: str | None = Non
     base = RunConfig.from_profile(profile or "tiny") if profile or path is None else None
     config = RunConfig.from_yaml(path, base=base) if path is not None else base
     return config.with_overrides(overrides)
+
+
+DEFAULT_PROFILE = "tiny"
+
+
+def resolve_config(store: Any = None, file: str | os.PathLike | None = None, profile: str | None = None,
+                   overrides: Iterable[str] | dict | None = None, *, fallback: str = DEFAULT_PROFILE) -> RunConfig:
+    """The settings a command runs a stage with: the one answer to "which settings does this run use?".
+
+    Precedence, lowest first: each section's defaults < the profile < the run's stored config
+    < the config file < overrides (--set and the command's own flags, passed as `overrides`).
+
+    - profile: the one named, else the stored config's, else `fallback` (the profile a run
+      with nothing recorded starts from). Naming a profile other than the one the run was
+      stored with starts over from that profile: the stored values belong to the other one.
+    - file: a YAML run config; the sections it names replace those below it. A file with no
+      profile key over nothing (no run config stored, no profile named) is the paper profile,
+      as RunConfig.from_yaml reads it.
+
+        cfg = resolve_config(store, "run.yaml", overrides=["measure.rollouts=16"])
+    """
+    stored = store.get_config("run_config") if store is not None else None
+    base: RunConfig | None = None
+    if stored is not None and (profile is None or stored.get("profile") == profile):
+        base = RunConfig.from_dict(stored, source=f"{getattr(store, 'name', 'run')}/run.db (run_config)")
+    elif profile is not None or file is None:
+        base = RunConfig.from_profile(profile or fallback)
+    config = RunConfig.from_yaml(file, base=base) if file is not None else base
+    assert config is not None
+    return config.with_overrides(overrides)

@@ -5,6 +5,11 @@ A task's `answer` spec fixes where the answer stands in a reply (`format`: "####
 choice, label, yes_no, text). Measuring, training and evaluating all call these
 functions, so measured difficulty and the training signal cannot drift apart.
 
+Answer types are a registry: each is one `AnswerType` (how to normalise, compare and read
+an answer of that kind), and the built-ins at the end of this module register with
+`@answer_type` exactly as an extension would. Task validation and the app's type choices
+read `answer_type_names()`.
+
     extract("... so 23 + 41 = 64.\\n#### 64", gsm8k)          # "64"
     is_correct("The answer is \\boxed{\\frac12}", "0.5", math_task)  # True
     reward = make_reward(task); reward(["#### 64"], answer=["64"])  # [1.0]
@@ -26,6 +31,7 @@ import functools
 import logging
 import re
 import threading
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Callable
 
@@ -42,7 +48,117 @@ _MATH_VERIFY_MAX = 300
 __all__ = [
     "extract", "reading_of", "pattern_problems", "READINGS", "answers_equal", "is_correct", "make_reward", "completion_text", "reference_answer",
     "normalize_number", "normalize_choice", "normalize_label", "normalize_math", "normalize_answer",
+    "AnswerType", "answer_type", "register_answer_type", "answer_type_names", "get_answer_type",
 ]
+
+
+# --------------------------------------------------------------------------------------
+# Answer types: a registry
+# --------------------------------------------------------------------------------------
+Reader = Callable[[str, TaskDefinition], "str | None"]
+
+
+@dataclass(frozen=True)
+class AnswerType:
+    """One answer type (a task's `answer.type`): how its answers are read and compared.
+
+    Only `name` and `normalize` are required; every other hook has a default that treats
+    the type like plain text read through `normalize`.
+
+    normalize(text, task): one located answer in canonical form; None when unreadable.
+    equal(a, b, task): whether two answers are the same (default: the same text, or the same
+        normalised form; extracted answers arrive already normalised).
+    phrase(raw, task): the answer in the text after "the answer is" (may trail with prose).
+    bare(text, task): a short one-line reply read as a bare answer.
+    bare_reference(text, task): a reference given as a bare answer, not a full solution.
+    after_hashes(located, lenient): the text after the last `####`, read this type's own way
+        (GSM8K's number); None to read it as any other answer place.
+    placed(located, task): the answer a worked statement at the answer's place ends in.
+    bold_conclusion: a **bold** answer in a concluding paragraph counts.
+    points_at_option: "corresponds to option (E)" counts.
+    default_format / default_choices / default_labels: filled in by task validation.
+    check(choices, labels): extra task validation, as [(field under answer, reason)].
+    """
+
+    name: str
+    normalize: Reader
+    help: str = ""
+    default_format: str = "plain"
+    equal: Callable[[str, str, TaskDefinition], bool] | None = None
+    phrase: Reader | None = None
+    bare: Reader | None = None
+    bare_reference: Reader | None = None
+    after_hashes: Callable[[str, bool], "str | None"] | None = None
+    placed: Reader | None = None
+    bold_conclusion: bool = False
+    points_at_option: bool = False
+    default_choices: tuple[str, ...] = ()
+    default_labels: tuple[str, ...] = ()
+    check: Callable[[tuple[str, ...], tuple[str, ...]], list[tuple[str, str]]] | None = None
+
+    def same(self, a: str, b: str, task: TaskDefinition) -> bool:
+        if self.equal is not None:
+            return self.equal(a, b, task)
+        # Extracted answers are already canonical, and a normaliser need not accept its own output.
+        if a.strip() and a.strip() == b.strip():
+            return True
+        x = self.normalize(a, task)
+        return x is not None and x == self.normalize(b, task)
+
+    def read_phrase(self, raw: str, task: TaskDefinition) -> str | None:
+        return (self.phrase or self.normalize)(raw[-MAX_CHARS:], task)
+
+    def read_bare(self, text: str, task: TaskDefinition) -> str | None:
+        return (self.bare or self.normalize)(text[-MAX_CHARS:], task)
+
+    def read_bare_reference(self, text: str, task: TaskDefinition) -> str | None:
+        if self.bare_reference is not None:
+            return self.bare_reference(text, task)
+        return self.normalize(text.strip()[-MAX_CHARS:], task)
+
+    def problems(self, choices: tuple[str, ...], labels: tuple[str, ...]) -> list[tuple[str, str]]:
+        return self.check(choices, labels) if self.check is not None else []
+
+
+_ANSWER_TYPES: dict[str, AnswerType] = {}
+
+
+def register_answer_type(kind: AnswerType) -> AnswerType:
+    """Add (or replace) an answer type; tasks may name it from then on."""
+    _ANSWER_TYPES[kind.name] = kind
+    return kind
+
+
+def answer_type(name: str, help: str = "", **hooks: Any):
+    """Register the decorated `normalize(text, task)` as answer type `name` (hooks as in AnswerType).
+
+        @answer_type("roman", "a Roman numeral: XIV == 14", default_format="tags")
+        def _roman(text, task):
+            return str(roman_to_int(text)) if is_roman(text) else None
+    """
+
+    def deco(fn: Reader) -> Reader:
+        register_answer_type(AnswerType(name, fn, help, **hooks))
+        return fn
+
+    return deco
+
+
+def answer_type_names() -> tuple[str, ...]:
+    """The registered answer types, built-ins first (the task validator's and the app's choices)."""
+    return tuple(_ANSWER_TYPES)
+
+
+def get_answer_type(name: str) -> AnswerType:
+    if name not in _ANSWER_TYPES:
+        raise ValueError(f"answer.type: must be one of {', '.join(_ANSWER_TYPES)}, got {name!r}")
+    return _ANSWER_TYPES[name]
+
+
+def _type_of(task: TaskDefinition) -> AnswerType:
+    # A TaskDefinition built in code may name an unregistered type: it reads as text.
+    kind = task.answer.type
+    return _ANSWER_TYPES.get(kind) if isinstance(kind, str) and kind in _ANSWER_TYPES else _ANSWER_TYPES["text"]
 
 
 # --------------------------------------------------------------------------------------
@@ -280,9 +396,7 @@ def normalize_choice(text: str | None, task: TaskDefinition) -> str | None:
 
 
 def _labels(task: TaskDefinition) -> tuple[str, ...]:
-    if task.answer.labels:
-        return task.answer.labels
-    return ("Yes", "No") if task.answer.type == "yes_no" else ()
+    return task.answer.labels or _type_of(task).default_labels
 
 
 def normalize_label(text: str | None, task: TaskDefinition) -> str | None:
@@ -323,17 +437,7 @@ def normalize_answer(text: str | None, task: TaskDefinition) -> str | None:
     """One answer (already located) in its canonical form for the task's answer type; None if unreadable."""
     if text is None:
         return None
-    text = text[-MAX_CHARS:]
-    t = task.answer.type
-    if t == "number":
-        return normalize_number(text)
-    if t == "choice":
-        return normalize_choice(text, task)
-    if t in ("label", "yes_no"):
-        return normalize_label(text, task)
-    if t == "math":
-        return normalize_math(text)
-    return _normalize_text(text)
+    return _type_of(task).normalize(text[-MAX_CHARS:], task)
 
 
 # --------------------------------------------------------------------------------------
@@ -503,14 +607,7 @@ def _bare_answer(text: str, task: TaskDefinition) -> str | None:
     s = text.strip()
     if not s or len(s) > _BARE_MAX or "\n" in s:
         return None
-    if task.answer.type == "math":
-        return _bare_math(s)
-    value = normalize_answer(s, task)
-    if value is None and task.answer.type == "number":
-        value = _leading_number(s)
-        if value is None and _EQUATION_RE.match(s):
-            value = normalize_number(s.rsplit("=", 1)[1])  # "12 + 30 = 42": the result it states
-    return value
+    return _type_of(task).read_bare(s, task)
 
 
 def _phrase_number(raw: str) -> str | None:
@@ -526,33 +623,7 @@ def _from_phrase(raw: str, task: TaskDefinition) -> str | None:
     raw = raw.strip()
     if not raw:
         return None
-    t = task.answer.type
-    v = normalize_answer(raw, task)
-    if v is not None and t not in ("math", "text"):
-        return v
-    if t == "math":
-        boxed = _last_boxed(raw)
-        if boxed is not None:
-            return normalize_math(boxed)
-        dollars = re.search(r"\$([^$]{1,200})\$", raw)
-        if dollars:
-            return normalize_math(dollars.group(1))
-        return normalize_math(re.split(r"\.(?:\s|$)|;|\s(?:since|because|so|as)\s", raw, maxsplit=1)[0])
-    if t == "text":
-        return _normalize_text(raw)
-    if t == "number":
-        return _phrase_number(raw)
-    first_clause = re.split(r"[\n;]|(?<!\d)\.(?!\d)", raw, maxsplit=1)[0]
-    if t == "choice":
-        # "C because ...", "(B). Paris", "**D**", "option (b)": the letter the phrase starts with.
-        m = re.match(r"^[*_`\s]*(?:option|choice)?\s*[\[(]?\s*([A-Za-z])(?![A-Za-z0-9(])", raw, re.IGNORECASE)
-        if m and (m.group(1).isupper() or re.match(r"^\W*[a-z]\W*$", first_clause)):
-            letter = m.group(1).upper()
-            if letter in _choices(task):
-                return letter
-        return None
-    # label / yes_no: the label the phrase starts with
-    return normalize_label(first_clause, task)
+    return _type_of(task).read_phrase(raw, task)
 
 
 def _phrase_answer(text: str, task: TaskDefinition) -> str | None:
@@ -570,7 +641,7 @@ def _phrase_answer(text: str, task: TaskDefinition) -> str | None:
 
 def _bold_conclusion(text: str, task: TaskDefinition) -> str | None:
     """The bold answer in a concluding last paragraph ('Thus, Tim and Donna met in the year **2000**.')."""
-    if task.answer.type not in ("number", "choice", "label", "yes_no"):
+    if not _type_of(task).bold_conclusion:
         return None
     paragraph = text.strip().rsplit("\n\n", 1)[-1].strip()
     if not _CONCLUSION_RE.match(paragraph) or len(paragraph) > 400:
@@ -601,7 +672,7 @@ _REJECTING_RE = re.compile(r"\b(?:not|no|never|eliminat\w*|rul\w*\s+out|exclud\w
 
 def _pointed_option(text: str, task: TaskDefinition) -> str | None:
     """The option a reply points at in words ('corresponds to option (E)'), or ends its conclusion with ('... (C).')."""
-    if task.answer.type != "choice":
+    if not _type_of(task).points_at_option:
         return None
     m = _CONCLUDING_OPTION_RE.search(text.strip()[-400:])
     if m and _REJECTING_RE.search(m.group(0)):
@@ -637,8 +708,9 @@ def _placed_answer(located: str, task: TaskDefinition) -> str | None:
     with 2 lollipops in each bag." -> 14), else the number its first clause ends in.
     """
     value = _phrase_answer(located, task)
-    if value is None and task.answer.type == "number":
-        value = _equation_result(located)
+    placed = _type_of(task).placed
+    if value is None and placed is not None:
+        value = placed(located, task)
     return value if value is not None else _from_phrase(located, task)
 
 
@@ -651,7 +723,7 @@ def _declared(text: str, task: TaskDefinition, lenient: bool) -> str | None:
             value = normalize_answer(raw, task) or (_from_phrase(raw, task) if lenient else None)
             if value is not None:
                 return value
-    fmt, t = task.answer.format, task.answer.type
+    fmt, kind = task.answer.format, _type_of(task)
     if fmt == "plain":
         # The whole reply is the answer; a reasoning chain, or a reply that states its answer
         # ("A. is wrong ... The answer is (F)."), is not a bare answer.
@@ -661,12 +733,8 @@ def _declared(text: str, task: TaskDefinition, lenient: bool) -> str | None:
     located = _locate(text, fmt, flexible=lenient)
     if located is None:
         return None
-    if fmt == "####" and t == "number":
-        # As GSM8K reads it: the number right after the last ####.
-        value = normalize_number(located)
-        if value is None:
-            value = _leading_number(located) if lenient else _last_number(re.split(r"\s", located, maxsplit=1)[0])
-        return value
+    if fmt == "####" and kind.after_hashes is not None:
+        return kind.after_hashes(located, lenient)
     value = normalize_answer(located, task)
     if value is None and lenient:
         # "<answer>The answer is B</answer>": a statement inside the declared place.
@@ -766,33 +834,7 @@ def answers_equal(a: str | None, b: str | None, task: TaskDefinition) -> bool:
     if a is None or b is None:
         return False
     a, b = str(a)[-MAX_CHARS:], str(b)[-MAX_CHARS:]
-    t = task.answer.type
-    if t == "number":
-        close = _numbers_close(a, b)
-        if close is not None:
-            return close
-        return _normalize_text(a) == _normalize_text(b) and _normalize_text(a) is not None
-    if t == "choice":
-        x, y = normalize_choice(a, task), normalize_choice(b, task)
-        return x is not None and x == y
-    if t in ("label", "yes_no"):
-        x, y = normalize_label(a, task), normalize_label(b, task)
-        if x is not None and y is not None:
-            return x == y
-        return a.strip().casefold() == b.strip().casefold() and bool(a.strip())
-    if t == "math":
-        x, y = normalize_math(a), normalize_math(b)
-        if x is None or y is None:
-            return False
-        if x == y or x.replace(" ", "") == y.replace(" ", ""):
-            return True
-        close = _numbers_close(x, y)
-        if close is not None:
-            return close
-        verdict = _math_verify_equal(x, y)
-        return bool(verdict)
-    x, y = _normalize_text(a), _normalize_text(b)
-    return x is not None and x.casefold() == (y or "").casefold()
+    return _type_of(task).same(a, b, task)
 
 
 def reference_answer(reference: str | None, task: TaskDefinition) -> str | None:
@@ -807,7 +849,7 @@ def reference_answer(reference: str | None, task: TaskDefinition) -> str | None:
     if declared is not None and task.answer.format != "plain":
         return declared
     # A bare answer.
-    bare = _bare_math(ref) if task.answer.type == "math" else normalize_answer(ref.strip(), task)
+    bare = _type_of(task).read_bare_reference(ref, task)
     if bare is not None:
         return bare
     found = extract(ref, task, strict=False)
@@ -868,3 +910,145 @@ def make_reward(task: TaskDefinition, strict: bool | None = None,
     correct.__name__ = "correct_strict" if strict else "correct"
     correct.__qualname__ = correct.__name__
     return correct
+
+
+# --------------------------------------------------------------------------------------
+# The built-in answer types (registered as an extension would register its own)
+# --------------------------------------------------------------------------------------
+def _number_equal(a: str, b: str, task: TaskDefinition) -> bool:
+    close = _numbers_close(a, b)
+    if close is not None:
+        return close
+    return _normalize_text(a) == _normalize_text(b) and _normalize_text(a) is not None
+
+
+def _number_phrase(raw: str, task: TaskDefinition) -> str | None:
+    value = normalize_number(raw)
+    return value if value is not None else _phrase_number(raw)
+
+
+def _number_bare(text: str, task: TaskDefinition) -> str | None:
+    value = normalize_number(text)
+    if value is None:
+        value = _leading_number(text)
+        if value is None and _EQUATION_RE.match(text):
+            value = normalize_number(text.rsplit("=", 1)[1])  # "12 + 30 = 42": the result it states
+    return value
+
+
+def _gsm8k_number(located: str, lenient: bool) -> str | None:
+    # As GSM8K reads it: the number right after the last ####.
+    value = normalize_number(located)
+    if value is None:
+        value = _leading_number(located) if lenient else _last_number(re.split(r"\s", located, maxsplit=1)[0])
+    return value
+
+
+@answer_type("number", "a number (64, 1,234.5, 3/4, $5, 15%), equal within NUMBER_TOLERANCE",
+             equal=_number_equal, phrase=_number_phrase, bare=_number_bare, after_hashes=_gsm8k_number,
+             placed=lambda located, task: _equation_result(located), bold_conclusion=True)
+def _number(text: str, task: TaskDefinition) -> str | None:
+    return normalize_number(text)
+
+
+def _math_equal(a: str, b: str, task: TaskDefinition) -> bool:
+    x, y = normalize_math(a), normalize_math(b)
+    if x is None or y is None:
+        return False
+    if x == y or x.replace(" ", "") == y.replace(" ", ""):
+        return True
+    close = _numbers_close(x, y)
+    if close is not None:
+        return close
+    return bool(_math_verify_equal(x, y))
+
+
+def _math_phrase(raw: str, task: TaskDefinition) -> str | None:
+    boxed = _last_boxed(raw)
+    if boxed is not None:
+        return normalize_math(boxed)
+    dollars = re.search(r"\$([^$]{1,200})\$", raw)
+    if dollars:
+        return normalize_math(dollars.group(1))
+    return normalize_math(re.split(r"\.(?:\s|$)|;|\s(?:since|because|so|as)\s", raw, maxsplit=1)[0])
+
+
+@answer_type("math", "a LaTeX expression, compared as text, as a number, then by math-verify",
+             default_format="boxed", equal=_math_equal, phrase=_math_phrase,
+             bare=lambda text, task: _bare_math(text), bare_reference=lambda text, task: _bare_math(text))
+def _math(text: str, task: TaskDefinition) -> str | None:
+    return normalize_math(text)
+
+
+def _first_clause(raw: str) -> str:
+    return re.split(r"[\n;]|(?<!\d)\.(?!\d)", raw, maxsplit=1)[0]
+
+
+def _choice_phrase(raw: str, task: TaskDefinition) -> str | None:
+    value = normalize_choice(raw, task)
+    if value is not None:
+        return value
+    # "C because ...", "(B). Paris", "**D**", "option (b)": the letter the phrase starts with.
+    m = re.match(r"^[*_`\s]*(?:option|choice)?\s*[\[(]?\s*([A-Za-z])(?![A-Za-z0-9(])", raw, re.IGNORECASE)
+    if m and (m.group(1).isupper() or re.match(r"^\W*[a-z]\W*$", _first_clause(raw))):
+        letter = m.group(1).upper()
+        if letter in _choices(task):
+            return letter
+    return None
+
+
+def _choice_equal(a: str, b: str, task: TaskDefinition) -> bool:
+    x, y = normalize_choice(a, task), normalize_choice(b, task)
+    return x is not None and x == y
+
+
+def _check_choices(choices: tuple[str, ...], labels: tuple[str, ...]) -> list[tuple[str, str]]:
+    if any(len(c) != 1 or not c.isalpha() for c in choices):
+        return [("choices", f"choices must be single letters, got {list(choices)}")]
+    return []
+
+
+@answer_type("choice", "an option letter among answer.choices (default A-D)", default_format="tags",
+             equal=_choice_equal, phrase=_choice_phrase, bold_conclusion=True, points_at_option=True,
+             default_choices=("A", "B", "C", "D"), check=_check_choices)
+def _choice(text: str, task: TaskDefinition) -> str | None:
+    return normalize_choice(text, task)
+
+
+def _label_equal(a: str, b: str, task: TaskDefinition) -> bool:
+    x, y = normalize_label(a, task), normalize_label(b, task)
+    if x is not None and y is not None:
+        return x == y
+    return a.strip().casefold() == b.strip().casefold() and bool(a.strip())
+
+
+def _label_phrase(raw: str, task: TaskDefinition) -> str | None:
+    value = normalize_label(raw, task)
+    # The label the phrase starts with.
+    return value if value is not None else normalize_label(_first_clause(raw), task)
+
+
+def _require_labels(choices: tuple[str, ...], labels: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [] if labels else [("labels", "required for answer type 'label'")]
+
+
+@answer_type("label", "one of answer.labels, case-insensitive", default_format="tags",
+             equal=_label_equal, phrase=_label_phrase, bold_conclusion=True, check=_require_labels)
+def _label(text: str, task: TaskDefinition) -> str | None:
+    return normalize_label(text, task)
+
+
+@answer_type("yes_no", "Yes or No (or answer.labels), case-insensitive", default_format="tags",
+             equal=_label_equal, phrase=_label_phrase, bold_conclusion=True, default_labels=("Yes", "No"))
+def _yes_no(text: str, task: TaskDefinition) -> str | None:
+    return normalize_label(text, task)
+
+
+def _text_equal(a: str, b: str, task: TaskDefinition) -> bool:
+    x, y = _normalize_text(a), _normalize_text(b)
+    return x is not None and x.casefold() == (y or "").casefold()
+
+
+@answer_type("text", "free text, compared case-insensitively after tidying spaces", equal=_text_equal)
+def _text(text: str, task: TaskDefinition) -> str | None:
+    return _normalize_text(text)

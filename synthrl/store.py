@@ -854,6 +854,90 @@ class RunStore:
             "progress": {r["stage"]: dict(r) for r in self.query("SELECT * FROM progress")},
         }
 
+    # == read models and bulk writes for the UI (issue 11: no SQL in ui/) ==================================
+    def n_samples(self) -> int:
+        """How many samples the run holds, whatever their status."""
+        return self.scalar("SELECT count(*) FROM samples") or 0
+
+    def n_chunks(self) -> int:
+        return self.scalar("SELECT count(*) FROM chunks") or 0
+
+    def n_pass_rates(self) -> int:
+        """How many (sample, student version) pass rates are stored."""
+        return self.scalar("SELECT count(*) FROM pass_rates") or 0
+
+    def sample_rounds(self) -> list[int]:
+        """The rounds that have samples, in order."""
+        return [r[0] for r in self.query("SELECT DISTINCT round FROM samples ORDER BY round")]
+
+    def pass_rate_versions(self) -> list[str]:
+        """Student versions with pass rates, the most measured (then the newest) first."""
+        return [r["model_version"] for r in self.query(
+            "SELECT model_version, count(*) AS n, max(at) AS t FROM pass_rates GROUP BY model_version"
+            " ORDER BY n DESC, t DESC")]
+
+    def sample_rows(self) -> list[dict]:
+        """Every sample's id, round, origin, parent_id, status, flags, agreement, question and reference, by id."""
+        return [dict(r) for r in self.query(
+            "SELECT id, round, origin, parent_id, status, flags, agreement, question, reference FROM samples"
+            " ORDER BY id")]
+
+    def pass_rate_counts(self, model_version: str) -> list[dict]:
+        """{id, n, n_correct} per sample measured under `model_version`."""
+        return [dict(r) for r in self.query(
+            "SELECT sample_id AS id, n, n_correct FROM pass_rates WHERE model_version=?", (model_version,))]
+
+    def sample_pass_rates(self, sample_id: int) -> list[dict]:
+        """Every stored pass rate of one sample (one row per student version)."""
+        return [dict(r) for r in self.query("SELECT * FROM pass_rates WHERE sample_id=?", (sample_id,))]
+
+    def n_judged_below(self, score: int = 3) -> int:
+        """Samples whose latest judgement rates any criterion under `score`."""
+        return len(self.query("SELECT 1 FROM (SELECT sample_id, max(id) AS id FROM judgements GROUP BY sample_id) l"
+                              " JOIN judgements j ON j.id=l.id WHERE min(j.grounding, j.clarity, j.correctness) < ?",
+                              (score,)))
+
+    def n_attempted(self, sample_ids: list[int]) -> int:
+        """How many of `sample_ids` have student attempts (and so pass rates an edit would drop)."""
+        n = 0
+        for i in range(0, len(sample_ids), 900):
+            part = sample_ids[i:i + 900]
+            n += self.scalar(f"SELECT count(DISTINCT sample_id) FROM attempts WHERE sample_id IN "
+                             f"({','.join('?' * len(part))})", part) or 0
+        return n
+
+    def training_series_keys(self) -> list[dict]:
+        """{train_run, tag, first} per training series with metrics or completions, in order of appearance."""
+        return [dict(r) for r in self.query(
+            "SELECT train_run, tag, min(id) AS first FROM metrics WHERE key LIKE 'train/%'"
+            " GROUP BY train_run, tag UNION ALL SELECT train_run, tag, min(id) + 1e12 FROM rollouts"
+            " GROUP BY train_run, tag ORDER BY first")]
+
+    def last_train_step(self) -> int:
+        """The highest step with a train/ metric (0 before any training)."""
+        return self.scalar("SELECT max(step) FROM metrics WHERE key LIKE 'train/%'") or 0
+
+    def recent_samples(self, limit: int = 15) -> list[dict]:
+        """The newest samples' id, round, origin, status, question and reference, newest first."""
+        return [dict(r) for r in self.query(
+            "SELECT id, round, origin, status, question, reference FROM samples ORDER BY id DESC LIMIT ?", (limit,))]
+
+    def map_version(self) -> str:
+        """A cheap fingerprint of the stored map projection ("count:sum of x")."""
+        return self.scalar("SELECT count(*) || ':' || coalesce(sum(x), 0) FROM map_points")
+
+    def set_statuses(self, sample_ids: list[int], status: str, author: str) -> None:
+        """Set many samples' status at once, with a revision for each one that changes."""
+        now = time.time()
+        with self.tx() as c:
+            old = {r[0]: r[1] for r in c.execute(
+                f"SELECT id, status FROM samples WHERE id IN ({','.join('?' * len(sample_ids))})", sample_ids)}
+            c.executemany("INSERT INTO revisions(sample_id, field, old, new, author, at) VALUES (?,?,?,?,?,?)",
+                          [(i, "status", old[i], status, author, now) for i in sample_ids if old.get(i) != status])
+            c.executemany("UPDATE samples SET status=?, updated_at=? WHERE id=?",
+                          [(status, now, i) for i in sample_ids])
+    # == end of the UI read models ===========================================================================
+
 
 def list_runs() -> list[dict]:
     """Every run under the runs folder with its headline counts."""

@@ -18,7 +18,6 @@ import yaml
 
 from .paths import NAME_RULE, valid_run_name
 
-ANSWER_TYPES = ("number", "math", "choice", "label", "yes_no", "text")
 _TOP_KEYS = {"name", "version", "description", "input_format", "output_format", "answer", "demos",
              "retrieval", "system_prompt"}
 _ANSWER_KEYS = {"type", "choices", "labels", "format", "reading", "pattern"}
@@ -39,7 +38,8 @@ class TaskError(ValueError):
 class AnswerSpec:
     """How an answer looks and is checked.
 
-    type: number | math | choice | label | yes_no | text
+    type: a registered answer type (synthrl.scoring.answer_type_names(): number, math,
+        choice, label, yes_no, text and any an extension registers)
     choices: for `choice`, the option letters (default A-D)
     labels: for `label`, the allowed labels
     format: where the answer stands in a completion: "####" (after `####`),
@@ -217,32 +217,30 @@ def _parse(d: Any, source: str) -> tuple[TaskDefinition | None, list[str]]:
     output_format = _str_field(d, "output_format", source, problems)
     system_prompt = _str_field(d, "system_prompt", source, problems, required=False)
 
+    # The answer types are a registry in the checker (scoring imports this module, hence here).
+    from .scoring import answer_type_names, get_answer_type
+
+    type_names = answer_type_names()
     answer = AnswerSpec()
     a = d.get("answer")
     if a is None:
-        problems.append(f"{source}: field 'answer': required (at least 'type', one of {', '.join(ANSWER_TYPES)})")
+        problems.append(f"{source}: field 'answer': required (at least 'type', one of {', '.join(type_names)})")
     elif not isinstance(a, dict):
         problems.append(f"{source}: field 'answer': must be a mapping with 'type'")
     else:
         for k in sorted(set(a) - _ANSWER_KEYS, key=str):
             problems.append(f"{source}: field 'answer.{k}': unknown key (allowed: {', '.join(sorted(_ANSWER_KEYS))})")
         atype = a.get("type")
-        if atype not in ANSWER_TYPES:
-            problems.append(f"{source}: field 'answer.type': must be one of {', '.join(ANSWER_TYPES)}, got {atype!r}")
+        if not isinstance(atype, str) or atype not in type_names:
+            problems.append(f"{source}: field 'answer.type': must be one of {', '.join(type_names)}, got {atype!r}")
             atype = "text"
-        choices = _str_list(a.get("choices"), "answer.choices", source, problems)
-        labels = _str_list(a.get("labels"), "answer.labels", source, problems)
-        if atype == "choice" and not choices:
-            choices = ("A", "B", "C", "D")
-        if atype == "choice" and any(len(c) != 1 or not c.isalpha() for c in choices):
-            problems.append(f"{source}: field 'answer.choices': choices must be single letters, got {list(choices)}")
-        if atype == "label" and not labels:
-            problems.append(f"{source}: field 'answer.labels': required for answer type 'label'")
-        if atype == "yes_no":
-            labels = labels or ("Yes", "No")
+        kind = get_answer_type(atype)
+        choices = _str_list(a.get("choices"), "answer.choices", source, problems) or kind.default_choices
+        labels = _str_list(a.get("labels"), "answer.labels", source, problems) or kind.default_labels
+        for where, why in kind.problems(choices, labels):
+            problems.append(f"{source}: field 'answer.{where}': {why}")
         fmt = a.get("format", None)
-        default_fmt = {"math": "boxed", "choice": "tags", "label": "tags", "yes_no": "tags"}.get(atype, "plain")
-        fmt = default_fmt if fmt is None else fmt
+        fmt = kind.default_format if fmt is None else fmt
         if fmt not in ("plain", "####", "boxed", "tags"):
             problems.append(f"{source}: field 'answer.format': must be one of plain, ####, boxed, tags, got {fmt!r}")
             fmt = "plain"

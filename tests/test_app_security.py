@@ -131,11 +131,11 @@ def test_upload_outside_gradios_folder_is_refused(tmp_path):
 def test_save_uploads_handler_refuses_a_server_path(runs_dir, tmp_path):
     """The app's /save_uploads handler, called with a path the browser never sent, copies nothing."""
     from synthrl.store import RunStore
-    from ui import app
+    from ui.tabs import knowledge
 
     RunStore.open("r1").close()
     secret = _secret(tmp_path)
-    msg = app.save_uploads("r1", [str(secret), "/etc/passwd"])
+    msg = knowledge.save_uploads("r1", [str(secret), "/etc/passwd"])
     uploads = runs_dir / "r1" / "uploads"
     assert not uploads.exists() or list(uploads.iterdir()) == []
     assert "Refused" in msg and "not received from a browser" in msg
@@ -146,7 +146,7 @@ def test_eval_benchmark_path_is_limited_to_allowed_folders(runs_dir, tmp_path, m
 
     from synthrl.store import RunStore
     from synthrl.task import load_task
-    from ui import app
+    from ui.tabs import evaluate
 
     st = RunStore.open("r1")
     st.save_task(load_task(ROOT / "assets" / "tasks" / "demo_addition.yaml"))
@@ -154,16 +154,16 @@ def test_eval_benchmark_path_is_limited_to_allowed_folders(runs_dir, tmp_path, m
     outside.parent.mkdir()
     outside.write_text('{"question": "1+1?", "answer": "2"}\n')
     started = []
-    monkeypatch.setattr(app, "_start", lambda run, stage, args, env=None: started.append(args) or "started")
+    monkeypatch.setattr(evaluate, "_start", lambda run, stage, args, env=None: started.append(args) or "started")
     with pytest.raises(gr.Error, match="SYNTHRL_ALLOWED_DIRS"):
-        app.start_eval("r1", str(outside), 5, ("base",))
+        evaluate.start_eval("r1", str(outside), 5, ("base",))
     with pytest.raises(gr.Error):
-        app.start_eval("r1", "/etc/passwd", 5, ("base",))
+        evaluate.start_eval("r1", "/etc/passwd", 5, ("base",))
     assert started == []
     # the bundled benchmark, and a folder the operator allowed, are fine
-    app.start_eval("r1", "assets/benchmarks/demo_addition.jsonl", 5, ("base",))
+    evaluate.start_eval("r1", "assets/benchmarks/demo_addition.jsonl", 5, ("base",))
     monkeypatch.setenv("SYNTHRL_ALLOWED_DIRS", str(outside.parent))
-    app.start_eval("r1", str(outside), 5, ("base",))
+    evaluate.start_eval("r1", str(outside), 5, ("base",))
     assert len(started) == 2 and str(outside) in started[1]
     st.close()
 

@@ -86,11 +86,11 @@ def test_edit_errors_name_the_sample_and_the_problem(store, capsys):
 
 def test_the_review_tab_saves_through_the_same_edit(store, monkeypatch):
     pytest.importorskip("gradio")
-    from ui import app
+    from ui.tabs import review
 
     ids = _run(store)
-    monkeypatch.setattr(app, "_need_store", lambda run: store)
-    msg = app.save_edit("t", ids[1], "What is 5 + 2?", "7")
+    monkeypatch.setattr(review, "_need_store", lambda run: store)
+    msg = review.save_edit("t", ids[1], "What is 5 + 2?", "7")
     assert "needs re-measure" in msg
     assert ids[1] not in store.pass_rates("v1") and ids[1] not in store.pass_rates("v2")
     assert store.sample(ids[1]).reference == "7" and {r["author"] for r in store.revisions(ids[1])} == {"ui"}

@@ -424,3 +424,34 @@ def test_options_merely_discussed_are_not_stated_answers(reply):
 def test_number_stated_as_a_sentence_inside_answer_tags(reply, expected):
     assert extract(reply, NUM_TAGS) == expected
     assert extract(reply, NUM_PLAIN) == expected  # tags read as another common way
+
+
+# -- answer types are a registry ------------------------------------------------------------------------------------
+def test_a_registered_answer_type_is_validated_and_checked(monkeypatch):
+    from synthrl import scoring
+
+    monkeypatch.setattr(scoring, "_ANSWER_TYPES", dict(scoring._ANSWER_TYPES))
+    numerals = {"I": 1, "V": 5, "X": 10, "L": 50}
+
+    @scoring.answer_type("roman", "a Roman numeral, compared by value", default_format="tags")
+    def _roman(text, task):
+        s = text.strip().upper()
+        if not s or any(c not in numerals for c in s):
+            return None
+        values = [numerals[c] for c in s]
+        return str(sum(-v if v < nxt else v for v, nxt in zip(values, values[1:] + [0])))
+
+    assert "roman" in scoring.answer_type_names()
+    assert scoring.answer_type_names()[:6] == ("number", "math", "choice", "label", "yes_no", "text")
+    task = TaskDefinition.from_dict({"name": "r", "description": "d", "input_format": "i", "output_format": "o",
+                                     "answer": {"type": "roman"}})
+    assert (task.answer.type, task.answer.format) == ("roman", "tags")
+    assert is_correct("So the year is <answer>XIV</answer>", "xiv", task)
+    assert is_correct("<answer>xiv</answer>", "XIV", task)
+    assert not is_correct("<answer>XV</answer>", "XIV", task)
+    assert extract("The answer is: XL", task) == "40"
+
+    monkeypatch.setattr(scoring, "_ANSWER_TYPES", {k: v for k, v in scoring._ANSWER_TYPES.items() if k != "roman"})
+    with pytest.raises(TaskError, match="answer.type.*must be one of"):
+        TaskDefinition.from_dict({"name": "r", "description": "d", "input_format": "i", "output_format": "o",
+                                  "answer": {"type": "roman"}})

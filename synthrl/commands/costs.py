@@ -43,6 +43,8 @@ def _with_estimate(func, stage: str):
     def run(args: argparse.Namespace) -> int:
         from ..estimate import record
 
+        if getattr(args, "print_config", False):
+            return func(args)  # prints the resolved config; nothing is launched, so nothing to estimate
         try:
             store = open_run(args, create=not args.dry_run)
             est = stage_estimate(store, stage, args)

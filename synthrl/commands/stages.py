@@ -6,13 +6,16 @@
     synthrl select demo --rule band --lo 0.1 --hi 0.6 --m 200
     synthrl export demo --format hf
 
-Settings come from the run's recorded config (what `synthrl run` used), else the
-defaults; flags override them for this command.
+Settings come from synthrl.config.resolve_config, one precedence for every command:
+defaults < --profile < the run's recorded config < --config FILE < --set < the command's
+own flags. --print-config prints the result as YAML and runs nothing.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+
+PROFILE_CHOICES = ("tiny", "paper", "demo")
 
 from .run_arg import add_run_argument, cancel_on_sigterm, open_run, run_location, stage_guard
 
@@ -34,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="stop sampling a sample once its selection decision is settled")
     p.add_argument("--remeasure", action="store_true", help="measure already-measured samples again")
     add_student_args(p)
+    add_config_args(p)
     p.set_defaults(func=cmd_measure)
 
     p = sub.add_parser("adapt", help="rewrite solved samples harder and unsolved ones easier, verify, measure")
@@ -43,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rollouts", type=int, default=None, metavar="L", help="student answers per rewrite")
     add_student_args(p)
     _add_teacher_args(p)
+    add_config_args(p)
     p.set_defaults(func=cmd_adapt)
 
     p = sub.add_parser("select", help="choose the training set by pass rate",
@@ -56,6 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--drop-unsolved", action="store_true", default=None,
                    help="paper: drop never-solved samples instead of ranking them last")
     p.add_argument("--model-version", default=None, help="whose pass rates (default: the run's base student, the version it measured first)")
+    add_config_args(p)
     p.set_defaults(func=cmd_select)
 
     p = sub.add_parser("export", help="write a selection as JSONL, Parquet or a HF dataset (TRL-ready)")
@@ -70,10 +76,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "after an interruption and it continues where it stopped.")
     p.add_argument("--task", default=None, metavar="FILE", help="task definition (needed to start a run)")
     p.add_argument("--docs", nargs="*", default=[], metavar="PATH", help="documents or folders to ground samples in")
-    p.add_argument("--config", default=None, metavar="FILE", help="run config YAML (see synthrl/config.py)")
-    p.add_argument("--profile", choices=("tiny", "paper", "demo"), default=None,
-                   help="tiny: minutes on a CPU with the bundled model; paper: the paper's settings; demo: the "
-                        "bundled model learns two-number addition on 2 CPU cores (docs/results.md)")
+    add_config_args(p, "tiny: minutes on a CPU with the bundled model; paper: the paper's settings; demo: the "
+                       "bundled model learns two-number addition on 2 CPU cores (docs/results.md)")
     p.add_argument("--run", default=None, metavar="NAME",
                    help="run name, a plain name under the runs folder (default: the task's name)")
     p.add_argument("--run-dir", default=None, metavar="PATH",
@@ -81,9 +85,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--until", default=None, metavar="STAGE",
                    help="stop after this stage (ingest, generate, measure, adapt, select, train, evaluate)")
     p.add_argument("--benchmark", default=None, metavar="FILE", help="held-out JSONL for the evaluate stage")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="override one setting, e.g. --set measure.rollouts=16 (repeatable)")
-    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.set_defaults(func=cmd_run)
 
 
@@ -121,25 +122,47 @@ def _open(run: str, create: bool = False):
         raise _user_error(e) from None
 
 
-def _run_config(store):
-    """The run's recorded config, else the defaults (the paper's stage settings, bundled models)."""
-    from ..config import ConfigError, RunConfig
+def add_config_args(p: argparse.ArgumentParser, profile_help: str = "start from this profile") -> None:
+    """The flags every stage-running command shares; synthrl.config.resolve_config reads them."""
+    p.add_argument("--config", default=None, metavar="FILE", help="run config YAML (see synthrl/config.py)")
+    p.add_argument("--profile", choices=PROFILE_CHOICES, default=None, help=profile_help)
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override one setting, e.g. --set measure.rollouts=16 (repeatable)")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config (YAML) and exit")
 
-    stored = store.get_config("run_config")
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    benchmark = getattr(args, "benchmark", None)
+    return list(getattr(args, "set", None) or []) + ([f"benchmark={benchmark}"] if benchmark else [])
+
+
+def _run_config(store, args: argparse.Namespace | None = None, flags: dict | None = None):
+    """The settings of this stage command: synthrl.config.resolve_config over the run's store.
+
+    With nothing recorded and no profile named, the stage commands start from the paper
+    profile (a run made by `synthrl generate` records no run config, and the tiny profile's
+    token budgets would cut a real model's replies short); `synthrl run` starts from tiny.
+    flags: this command's own flags as {section: {key: value}} (None values are not given);
+    they go over --set.
+    """
+    from ..config import ConfigError, resolve_config
+
+    given = {sec: {k: v for k, v in values.items() if v is not None} for sec, values in (flags or {}).items()}
+    given = {sec: values for sec, values in given.items() if values}
     try:
-        return RunConfig.from_dict(stored, source=f"{store.name}/run.db") if stored else RunConfig.from_profile("paper")
-    except ConfigError as e:
+        if args is None:
+            return resolve_config(store, fallback="paper")
+        cfg = resolve_config(store, getattr(args, "config", None), getattr(args, "profile", None),
+                             _overrides(args), fallback="paper")
+        return cfg.with_overrides(given) if given else cfg
+    except (ConfigError, ValueError, TypeError) as e:
         raise _user_error(e) from None
 
 
-def _patched(section, **values):
-    import dataclasses
-
-    given = {k: v for k, v in values.items() if v is not None}
-    try:
-        return dataclasses.replace(section, **given) if given else section
-    except (ValueError, TypeError) as e:
-        raise _user_error(e) from None
+def _print_config(cfg) -> int:
+    """--print-config: the resolved config as YAML, nothing run."""
+    print(cfg.to_yaml(), end="")
+    return 0
 
 
 def _spec(role: str, args: argparse.Namespace, fallback, store=None):
@@ -187,18 +210,24 @@ def _ids(text: str | None) -> list[int] | None:
 # -- commands ------------------------------------------------------------------------------------
 def cmd_measure(args: argparse.Namespace) -> int:
     store = open_run(args, create=False)
+    if args.print_config:
+        return _print_config(_measure_config(args, store))
     with stage_guard(store, "measure"):
         return _measure(args, store)
+
+
+def _measure_config(args: argparse.Namespace, store):
+    return _run_config(store, args, {"measure": dict(
+        rollouts=args.rollouts, temperature=args.temperature, max_tokens=args.max_tokens,
+        batch_size=args.batch_size, sequential=args.sequential, remeasure=True if args.remeasure else None)})
 
 
 def _measure(args: argparse.Namespace, store) -> int:
     from ..stages.measure import measure
 
     task = store.load_task()
-    cfg = _run_config(store)
-    mcfg = _patched(cfg.measure, rollouts=args.rollouts, temperature=args.temperature, max_tokens=args.max_tokens,
-                    batch_size=args.batch_size, sequential=args.sequential,
-                    remeasure=True if args.remeasure else None)
+    cfg = _measure_config(args, store)
+    mcfg = cfg.measure
     ids = _ids(args.samples)
     student = _load(_spec("student", args, cfg.student, store), store, "student")
     try:
@@ -215,8 +244,15 @@ def _measure(args: argparse.Namespace, store) -> int:
 
 def cmd_adapt(args: argparse.Namespace) -> int:
     store = open_run(args, create=False)
+    if args.print_config:
+        return _print_config(_adapt_config(args, store))
     with stage_guard(store, "adapt"):
         return _adapt(args, store)
+
+
+def _adapt_config(args: argparse.Namespace, store):
+    return _run_config(store, args, {"adapt": dict(rounds=args.rounds), "verify": dict(votes=args.votes),
+                                     "measure": dict(rollouts=args.rollouts)})
 
 
 def _adapt(args: argparse.Namespace, store) -> int:
@@ -224,10 +260,8 @@ def _adapt(args: argparse.Namespace, store) -> int:
     from ..pipeline import adapt_round
 
     task = store.load_task()
-    cfg = _run_config(store)
-    acfg = _patched(cfg.adapt, rounds=args.rounds)
-    vcfg = _patched(cfg.verify, votes=args.votes)
-    mcfg = _patched(cfg.measure, rollouts=args.rollouts)
+    cfg = _adapt_config(args, store)
+    acfg, vcfg, mcfg = cfg.adapt, cfg.verify, cfg.measure
     teacher_spec = _spec("teacher", args, cfg.teacher)
     if teacher_spec.is_bundled:
         print(f"note: {BUNDLED_TEACHER_NOTE}", file=sys.stderr)
@@ -251,6 +285,8 @@ def _adapt(args: argparse.Namespace, store) -> int:
 
 def cmd_select(args: argparse.Namespace) -> int:
     store = open_run(args, create=False)
+    if args.print_config:
+        return _print_config(_run_config(store, args))
     with stage_guard(store, "select"):
         return _select(args, store)
 
@@ -260,7 +296,7 @@ def _select(args: argparse.Namespace, store) -> int:
 
     from ..stages.select import SelectConfig, select_report
 
-    cfg = _run_config(store)
+    cfg = _run_config(store, args)
     base = cfg.select
     if args.rule is not None and args.rule != base.rule:
         base = SelectConfig(rule=args.rule, m=base.m)  # a new rule starts from that rule's defaults
@@ -290,7 +326,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ..config import ConfigError, RunConfig, load_config
+    from ..config import ConfigError, resolve_config
     from ..pipeline import PipelineError, run_pipeline, stages_until
     from ..store import RunStore
     from ..task import load_task
@@ -309,18 +345,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         stages = stages_until(args.until) if args.until else None
         store = RunStore.open(run)
-        stored = store.get_config("run_config")
-        store.close()
-        # settings: a config file, else a (changed) profile, else what the run recorded, else tiny
-        if args.config:
-            config = load_config(args.config, profile=args.profile)
-        elif args.profile and (stored is None or stored.get("profile") != args.profile):
-            config = RunConfig.from_profile(args.profile)
-        elif stored is not None:
-            config = RunConfig.from_dict(stored, source=f"{run}/run.db")
-        else:
-            config = RunConfig.from_profile("tiny")
-        config = config.with_overrides(list(args.set) + ([f"benchmark={args.benchmark}"] if args.benchmark else []))
+        try:
+            config = resolve_config(store, args.config, args.profile, _overrides(args))
+        finally:
+            store.close()
         if args.print_config:
             print(config.to_yaml(), end="")
             return 0
