@@ -71,14 +71,15 @@ _PROFILE_VALUES: dict[str, dict[str, dict[str, Any] | None]] = {
         "evaluate": {"limit": 20, "max_tokens": 24},
     },
     # the demo that learns on 2 CPU cores (docs/results.md): questions from the demos and the passages'
-    # numbers, program-aided votes kept at >= 5/8 agreement, GRPO as measured to lift the bundled model
+    # numbers, program-aided votes (grounded, ties dropped), GRPO as measured to lift the bundled model
     "demo": {
         "teacher": {"backend": "transformers", "model": "bundled"},
         "student": {"backend": "transformers", "model": "bundled"},
         "generate": {"n": 48, "questions": "demos", "temperature": 0.7, "max_tokens": 80, "seed": 0,
                      "concurrency": 16, "max_attempts": 200},
+        # most of the bundled teacher's votes state no usable expression: >= 2 of 9 agreeing, no tie
         "verify": {"votes": 8, "temperature": 0.7, "max_tokens": 16, "program_aided": True,
-                   "min_agreement": 0.5, "concurrency": 16},
+                   "min_agreement": 0.2, "concurrency": 16},
         "measure": {"rollouts": 4, "temperature": 0.7, "max_tokens": 16, "batch_size": 64},
         "adapt": {"rounds": 0},
         "select": {"rule": "paper", "m": 40},

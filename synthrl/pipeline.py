@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .config import RunConfig, load_config
+from .config import RunConfig, resolve_config
 from .locks import stage_lock
 
 STAGES = ("ingest", "generate", "measure", "adapt", "select", "train", "evaluate")
@@ -85,17 +85,20 @@ class _Models:
 
 
 def _resolve_config(store, config, profile: str | None, say: Progress) -> RunConfig:
-    stored = store.get_config("run_config")
+    """A RunConfig as given, else synthrl.config.resolve_config (one precedence for every caller).
+
+    Without a file, `profile` (run_pipeline's default "tiny") only picks where a run with
+    nothing recorded starts: a recorded run continues with its own settings.
+    """
+    if isinstance(config, RunConfig):
+        return config
     if config is not None:
-        cfg = config if isinstance(config, RunConfig) else load_config(config, profile=profile)
-    elif stored is not None:
-        cfg = RunConfig.from_dict(stored, source=f"{store.name}/run.db (run_config)")
-        if profile and profile != cfg.profile:
-            say(f"note: run {store.name} was started with profile {cfg.profile!r}; continuing with it "
-                f"(give --config to change settings)")
-    else:
-        cfg = RunConfig.from_profile(profile or "tiny")
-    return cfg
+        return resolve_config(store, config, profile)
+    stored = store.get_config("run_config")
+    if stored is not None and profile and profile != stored.get("profile"):
+        say(f"note: run {store.name} was started with profile {stored.get('profile')!r}; continuing with it "
+            f"(give --config to change settings)")
+    return resolve_config(store, fallback=profile or "tiny")
 
 
 def run_pipeline(run, task_path: str | os.PathLike | None = None, docs: Iterable[str | os.PathLike] = (),
