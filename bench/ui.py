@@ -166,7 +166,9 @@ def main() -> int:
     os.environ["SYNTHRL_RUNS"] = str(runs)
     from synthrl.store import RunStore
     from ui import views
-    from ui.fixtures import populate_run
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from populated_run import populate_run
 
     n0 = max(1, round(args.samples / 1.5))
     t = time.perf_counter()

@@ -76,7 +76,7 @@ def showcase(tmp_path_factory):
     os.environ["SYNTHRL_RUNS"] = str(runs)
     try:
         from synthrl.store import RunStore
-        from ui.fixtures import populate_run
+        from populated_run import populate_run
 
         populate_run(RunStore.open("showcase"), n=40, seed=1).close()
         RunStore.open("empty").close()
@@ -157,7 +157,7 @@ def test_task_template_validation_names_the_field(page, showcase):
     page.keyboard.press("Control+A")
     page.keyboard.type("my gsm8k!")
     wait_text(page, "#task-validation", "got 'my gsm8k!'")
-    assert "use letters, digits" in text_of(page, "#task-validation")
+    assert "must be a plain name" in text_of(page, "#task-validation")
     wait_text(page, "#task-yaml", "name: my gsm8k!")
     page.keyboard.press("Control+A")
     page.keyboard.type("my_gsm8k")
@@ -221,7 +221,7 @@ def test_histogram_is_drawn(page, showcase):
 def test_training_curves_from_stored_metrics(page, showcase):
     open_run(page, showcase, "showcase")
     tab(page, "Train")
-    wait_text(page, "#train-summary", "Step 10")
+    wait_text(page, "#train-summary", "step 10")
     page.locator("#train-plot .js-plotly-plot").wait_for()
     plot = text_of(page, "#train-plot")
     assert "train/reward" in plot and "train/kl" in plot

@@ -22,7 +22,7 @@ def glance(tmp_path_factory):
     try:
         from synthrl import atlas
         from synthrl.store import RunStore
-        from ui.fixtures import populate_run
+        from populated_run import populate_run
 
         st = populate_run(RunStore.open("atlas"), n=40, seed=3, with_training=False)
         atlas.update_map(st, embed=bag_of_words)

@@ -39,7 +39,7 @@ def one_error_line(r, command: str) -> str:
 
 def populated(runs: Path, name: str = "demo") -> RunStore:
     """A run with samples and pass rates under `runs` (the runs_dir fixture's folder)."""
-    from ui.fixtures import populate_run
+    from populated_run import populate_run
 
     assert paths.runs_dir() == runs
     return populate_run(RunStore.open(name), n=12, seed=0, with_training=False, with_eval=False, rollouts=4)

@@ -57,7 +57,7 @@ def _has_vllm(python: str) -> bool:
     if os.path.abspath(python) == os.path.abspath(sys.executable):
         import importlib.util
 
-        # the vllm package, not a stray vllm.py on sys.path (bench/vllm.py is one)
+        # the vllm package, not a stray vllm.py on sys.path (a file named vllm.py would be one)
         spec = importlib.util.find_spec("vllm")
         return spec is not None and spec.submodule_search_locations is not None
     code = ("import importlib.util as u, sys; s = u.find_spec('vllm'); "

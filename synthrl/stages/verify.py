@@ -120,7 +120,7 @@ def grounded_in(expression: str, question: str) -> bool:
         return {n.replace(",", "").rstrip(".") for n in re.findall(r"\d[\d,]*(?:\.\d+)?", t)}
 
     used = numbers(expression) - _FREE_CONSTANTS
-    return bool(numbers(expression)) and used <= numbers(question)
+    return bool(used) and used <= numbers(question)
 
 
 def program_label(task, expression: str, value: str) -> str:
@@ -245,7 +245,12 @@ def _verify_one(store, task, teacher: ChatModel, s: Sample, config: VerifyConfig
         flags.append(PROGRAM_AIDED_FLAG)
         label = program_label(task, find_expression(label) or t.winner, t.winner)
     status, error = "verified", None
-    if config.min_agreement is not None and t.agreement < config.min_agreement:
+    sizes = sorted((sum(1 for x in t.extracted if x is not None and x == v) for v in set(t.extracted) - {None}),
+                   reverse=True)
+    if aided and len(sizes) > 1 and sizes[0] == sizes[1]:
+        # program-aided votes of a small teacher: a tie is no label (ties otherwise go to the first seen)
+        status, error = "dropped", f"tie between computed values ({sizes[0]} votes each)"
+    elif config.min_agreement is not None and t.agreement < config.min_agreement:
         status = "dropped"
         error = f"agreement {t.agreement:.2f} below min_agreement {config.min_agreement:.2f}"
     elif config.review_below is not None and t.agreement < config.review_below:

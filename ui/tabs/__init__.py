@@ -6,9 +6,9 @@ Each module has `build(ctx) -> Tab` (see ui/tabs/base.py); ui/app.py builds them
 """
 from __future__ import annotations
 
-
 import os
 
+# As in ui/app.py: offline and quiet before Gradio is first imported, also when a tab module is imported alone.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -70,7 +70,9 @@ def build(ctx: Ctx) -> Tab:
         gen_samples_df = gr.Dataframe(label="Newest samples (they appear as they are made)",
                                       interactive=False, elem_id="gen-samples", max_height=360)
         gen_log = gr.Textbox(label="Log", lines=8, max_lines=8, interactive=False, elem_id="gen-log")
-    ctx.teacher_radio, ctx.t_url, ctx.t_model, ctx.t_key, ctx.t_folder = teacher_radio, t_url, t_model, t_key, t_folder
+
+    ctx.teacher_radio, ctx.t_url, ctx.t_model, ctx.t_key = teacher_radio, t_url, t_model, t_key
+    ctx.t_folder = t_folder
     ctx.rollouts_num, ctx.mtok_num, ctx.price_in, ctx.price_out = rollouts_num, mtok_num, price_in, price_out
 
     def render(live: Live) -> list:

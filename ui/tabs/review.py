@@ -69,6 +69,7 @@ def build(ctx: Ctx) -> Tab:
                     reject_btn = gr.Button("Reject", variant="stop", elem_id="reject")
                 review_status = gr.Markdown(elem_id="review-status")
         wire_fix_panel = build_fix_panel(ctx)
+
     filt = [r_round, r_origin, r_status, r_lo, r_hi, r_unmeasured, r_flagged, r_text, r_order, r_reason]
     ctx.filt = filt
     ctx.sel_id, ctx.detail_md, ctx.edit_q, ctx.edit_a = sel_id, detail_md, edit_q, edit_a
@@ -118,8 +119,10 @@ def build(ctx: Ctx) -> Tab:
                       [sel_id, detail_md, edit_q, edit_a])
         save_edit_btn.click(save_edit, [run_dd, sel_id, edit_q, edit_a], [review_status]).then(*ctx.rerender)
         remeasure_btn.click(remeasure, [run_dd, sel_id, rollouts_num, mtok_num], [review_status])
-        accept_btn.click(lambda r, i: set_status(r, i, "accepted"), [run_dd, sel_id], [review_status]).then(*ctx.rerender)
-        reject_btn.click(lambda r, i: set_status(r, i, "rejected"), [run_dd, sel_id], [review_status]).then(*ctx.rerender)
+        accept_btn.click(lambda r, i: set_status(r, i, "accepted"), [run_dd, sel_id], [review_status]).then(
+            *ctx.rerender)
+        reject_btn.click(lambda r, i: set_status(r, i, "rejected"), [run_dd, sel_id], [review_status]).then(
+            *ctx.rerender)
         bulk_accept_btn.click(lambda *a: bulk_status(*a, status="accepted"), [run_dd, version_dd, *filt],
                               [review_status]).then(*ctx.rerender)
         bulk_reject_btn.click(lambda *a: bulk_status(*a, status="rejected"), [run_dd, version_dd, *filt],

@@ -40,6 +40,7 @@ def build(ctx: Ctx) -> Tab:
         export_md = gr.Markdown(elem_id="export-status")
         export_file = gr.File(label="download", interactive=False, visible=False, elem_id="export-file")
         sels_df = gr.Dataframe(label="Saved selections", interactive=False, elem_id="selections-table")
+
     sel_in = [s_rule, s_lo, s_hi, s_m]
     ctx.sel_in = sel_in
 

@@ -54,6 +54,7 @@ def build(ctx: Ctx) -> Tab:
                 chk_reference = gr.Textbox(label="reference answer", lines=4, elem_id="chk-reference")
             chk_btn = gr.Button("Check", elem_id="chk-btn")
             chk_md = gr.Markdown(elem_id="chk-result")
+
     form = [f_name, f_version, f_desc, f_input, f_output, f_atype, f_aformat, f_choices, f_labels, f_domain,
             f_keywords, f_system]
 

@@ -8,7 +8,7 @@ One run, same machine, same samples, the bundled SmolLM2-135M everywhere:
      concurrency 1 vs 16, retrieval over the demo corpus (BM25), no dedup.
 The server's start time (compilation warm-up on a CPU) is printed too.
 
-    .venv/bin/python bench/vllm.py [--samples 8] [--L 8] [--max-tokens 16] [--n 8] [--votes 2] [--eager]
+    .venv/bin/python bench/vllm_speed.py [--samples 8] [--L 8] [--max-tokens 16] [--n 8] [--votes 2] [--eager]
 vLLM comes from `make vllm-cpu` (.venv-vllm) on a CPU; without it the bench says so and exits 0.
 """
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""A hand-made, fully populated run (no models needed): for view tests, browser tests, screenshots, bench/ui.py.
+"""A hand-made, fully populated run (no models needed): for view tests, browser tests,
+tools/screenshots.py and bench/ui.py (tests/ is on their import path).
 
 Samples over two rounds with lineage, votes, student attempts and pass rates, a selection,
 training metrics and rollouts, two evaluations — everything the workbench can show.

@@ -1,8 +1,8 @@
 """Screenshots of the main screens, taken from the real app on a populated run (for the README).
 
-    .venv/bin/python -m ui.screenshots            # writes assets/screenshots/*.png
+    .venv/bin/python tools/screenshots.py         # writes assets/screenshots/*.png
 
-The run is hand-made (ui/fixtures.py), so no model runs; the app, Gradio and Chromium are real.
+The run is hand-made (tests/populated_run.py), so no model runs; the app, Gradio and Chromium are real.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def main() -> int:
     from test_browser import CHROMIUM, CHROMIUM_ARGS, App, choose, tab, wait_text
 
     from synthrl.store import RunStore
-    from ui.fixtures import populate_run
+    from populated_run import populate_run
 
     populate_run(RunStore.open("shop-addition"), n=120, seed=3).close()
     populate_run(RunStore.open("shop-addition-v2"), n=60, seed=4, with_training=False).close()
