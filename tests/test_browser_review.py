@@ -26,7 +26,7 @@ def test_queue_order_reasons_and_keyboard_review(page, showcase):
     assert expected["needs an expert because"][0].startswith("likely wrong label")
     open_run(page, showcase, "showcase")
     tab(page, "Review")
-    wait_text(page, "#review-caption", "open samples need an expert")
+    wait_text(page, "#review-caption", "open samples need an expert", timeout=90_000)  # first render warms the queue
     assert int(page.locator("#review-table [data-testid=cell-0-0]").inner_text()) == first
     assert "likely wrong label" in page.locator("#review-table [data-testid=cell-0-9]").inner_text()
     page.locator("#review-table [data-testid=cell-0-6]").click()
