@@ -36,9 +36,14 @@ def test_queue_order_reasons_and_keyboard_review(page, showcase):
     page.locator("#review-caption").click()
     page.keyboard.press("n")
     wait_text(page, "#sample-detail", f"Sample {second} ·")
+    caption = text_of(page, "#review-caption")
     page.keyboard.press("a")
     wait_text(page, "#review-status", f"Sample {second} accepted")
     assert store.sample(second).status == "accepted"
+    # the page re-renders after a decision (one open sample fewer); the reviewer reads on after that
+    page.wait_for_function("c => (document.querySelector('#review-caption')?.innerText || '') !== c", arg=caption,
+                           timeout=60_000)
+    wait_text(page, "#sample-detail", f"Sample {second} ·")
     # the decided sample left the open queue: Next goes back to the first sample still open
     page.keyboard.press("n")
     wait_text(page, "#sample-detail", f"Sample {first} ·")
