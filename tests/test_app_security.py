@@ -185,9 +185,10 @@ def test_upload_names_stay_within_file_system_limits(tmp_path):
     assert len(dest.name.encode()) <= 255 and dest.suffix == ".txt"
 
 
-def test_api_call_naming_a_server_file_copies_nothing(tmp_path):
+def test_api_call_naming_a_server_file_copies_nothing(tmp_path, monkeypatch):
     """Through the real server's HTTP API, as a remote client would send it."""
     import json
+    import os
     import socket
     import time
     import urllib.request
@@ -195,17 +196,10 @@ def test_api_call_naming_a_server_file_copies_nothing(tmp_path):
     from synthrl.store import RunStore
 
     runs = tmp_path / "runs"
-    env = dict(__import__("os").environ, SYNTHRL_RUNS=str(runs), GRADIO_TEMP_DIR=str(tmp_path / "gradio"))
-    env.pop("SYNTHRL_AUTH", None)
-    old = __import__("os").environ.get("SYNTHRL_RUNS")
-    __import__("os").environ["SYNTHRL_RUNS"] = str(runs)
-    try:
-        RunStore.open("r1").close()
-    finally:
-        if old is None:
-            __import__("os").environ.pop("SYNTHRL_RUNS")
-        else:
-            __import__("os").environ["SYNTHRL_RUNS"] = old
+    monkeypatch.setenv("SYNTHRL_RUNS", str(runs))
+    monkeypatch.delenv("SYNTHRL_AUTH", raising=False)
+    RunStore.open("r1").close()
+    env = dict(os.environ, GRADIO_TEMP_DIR=str(tmp_path / "gradio"))
     secret = _secret(tmp_path)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

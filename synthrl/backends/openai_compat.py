@@ -250,7 +250,7 @@ class OpenAIChatModel(ChatModel):
         if params.stop is not None and params.stop.strings:
             reasons = [c.get("stop_reason") for c in sorted(data.get("choices") or [], key=lambda c: c.get("index", 0))]
             comps = [c if r not in params.stop.strings else replace(c, text=params.stop.restore(c.text))
-                     for c, r in zip(comps, reasons + [None] * len(comps))]
+                     for c, r in zip(comps, reasons)]
         if n > 1:
             if len(comps) >= n:
                 self.server_honours_n = True

@@ -11,6 +11,7 @@ output is constrained by an xgrammar grammar compiled once per schema.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import threading
@@ -275,9 +276,13 @@ class _AnswerStoppingLogic:
         return done
 
 
-def _answer_stopping(stop, tokenizer, prompt_len: int):
-    """An `_AnswerStoppingLogic` that is also a transformers StoppingCriteria (imported lazily)."""
+@functools.cache
+def _answer_stopping_class():
+    """`_AnswerStoppingLogic` as a transformers StoppingCriteria (transformers imported lazily, once)."""
     from transformers import StoppingCriteria
 
-    cls = type("AnswerStopping", (_AnswerStoppingLogic, StoppingCriteria), {})
-    return cls(stop, tokenizer, prompt_len)
+    return type("AnswerStopping", (_AnswerStoppingLogic, StoppingCriteria), {})
+
+
+def _answer_stopping(stop, tokenizer, prompt_len: int):
+    return _answer_stopping_class()(stop, tokenizer, prompt_len)

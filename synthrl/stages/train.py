@@ -389,8 +389,7 @@ def prepare(store: RunStore, config: TrainConfig, selection_id: int | None = Non
     if config.lora and importlib.util.find_spec("peft") is None:
         raise TrainError("lora is set but peft is not installed: pip install peft")
     for tracker in config.trackers():
-        module = {"tensorboard": "tensorboard", "trackio": "trackio", "wandb": "wandb"}[tracker]
-        if importlib.util.find_spec(module) is None:
+        if importlib.util.find_spec(tracker) is None:  # each tracker's module has its name
             raise TrainError(f"report_to names {tracker}, which is not installed: pip install {tracker} "
                              "(or train with report_to none; the app's curves come from the run store)")
     from ..models import resolve_model
