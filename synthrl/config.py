@@ -52,7 +52,8 @@ SECTIONS: dict[str, tuple[str, str]] = {
 OPTIONAL = ("train", "evaluate")
 TOP_KEYS = ("profile", "benchmark") + tuple(SECTIONS)
 
-# The two profiles, as the values that differ from each section's defaults.
+# The profiles, as the values that differ from each section's defaults: the one place a profile's
+# values live (TrainConfig.profile(name) reads its train section from here too).
 # Keys a section's class does not have (a stage still being built) are skipped.
 # docs/method.md has the paper profile as a table (setting, paper value, synthrl default,
 # source); tests/test_paper_profile.py checks every row against what this builds.
@@ -67,7 +68,11 @@ _PROFILE_VALUES: dict[str, dict[str, dict[str, Any] | None]] = {
         "measure": {"rollouts": 4, "temperature": 0.7, "max_tokens": 24, "batch_size": 32},
         "adapt": {"rounds": 1, "max_tokens": 80, "batch_size": 8},
         "select": {"rule": "paper", "m": 8},
-        "train": {"__profile__": "tiny"},
+        # a few GRPO steps that finish on 2 CPU cores (TrainConfig.profile("tiny"))
+        "train": {"learning_rate": 5e-6, "num_generations": 4, "temperature": 1.0, "top_p": 1.0, "beta": 0.001,
+                  "max_prompt_length": 512, "max_completion_length": 16, "epochs": 1.0, "max_steps": 3,
+                  "per_device_batch": 8, "grad_accum": 1, "save_steps": 2, "eval_every": 0,
+                  "heldout_fraction": 0.2, "ppo_epochs": 1},
         "evaluate": {"limit": 20, "max_tokens": 24},
     },
     # the demo that learns on 2 CPU cores (docs/results.md): questions from the demos and the passages'
@@ -101,8 +106,8 @@ _PROFILE_VALUES: dict[str, dict[str, dict[str, Any] | None]] = {
         "measure": {"rollouts": 64, "temperature": 0.7, "max_tokens": 1500},
         "adapt": {"rounds": 1},
         "select": {"rule": "paper", "m": 500, "drop_unsolved": False},
-        # TrainConfig.profile("paper"): KL 0.01 as the paper's text, all M selected samples trained on
-        "train": {"__profile__": "paper"},
+        # KL 0.01 as the paper's text (its published code: 0.001); all M selected samples trained on
+        "train": {"beta": 0.01, "heldout_from": "unselected"},
         "evaluate": {"max_tokens": 600},
     },
 }
@@ -206,6 +211,11 @@ def _coerce(value: Any, tp: Any) -> tuple[bool, Any]:
     if tp is int:
         return isinstance(value, int) and not isinstance(value, bool), value
     if tp is float:
+        if isinstance(value, str):  # YAML reads 1e-6 (no dot) as a string: take what clearly is a number
+            try:
+                return True, float(value)
+            except ValueError:
+                return False, value
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         return ok, float(value) if ok else value
     if tp is str:
@@ -242,13 +252,16 @@ def build_section(name: str, data: Any, source: str = "<config>", base: Any = No
     fields, hints = _fields(cls), _hints(cls)
     data = dict(data)
     start: dict[str, Any] = {}
-    prof = data.pop("__profile__", None)
-    if prof is not None and hasattr(cls, "profile"):
-        base = cls.profile(prof)
     if base is not None:
         start = {k: getattr(base, k) for k in fields}
     problems = []
-    for key in sorted(set(data) - set(fields), key=str):
+    unknown = sorted(set(data) - set(fields), key=str)
+    noun = getattr(cls, "SETTING_NOUN", None)  # a section that names its unknown keys in one line
+    if noun and unknown and not any(f"{name}.{k}" in MOVED for k in unknown):
+        problems.append(f"{source}: unknown {noun}(s) {', '.join(map(str, unknown))} "
+                        f"(allowed: {', '.join(sorted(fields))})")
+        unknown = []
+    for key in unknown:
         moved = MOVED.get(f"{name}.{key}")
         if moved:
             problems.append(f"{source}: {name}.{key}: no longer a setting; {moved} replaced it")
@@ -287,7 +300,7 @@ def _profile_section(profile: str, name: str) -> Any:
     if values is None:
         return None
     cls = _section_class(name)
-    known = set(_fields(cls)) | {"__profile__"}
+    known = set(_fields(cls))
     return build_section(name, {k: v for k, v in values.items() if k in known}, f"profile '{profile}'")
 
 
@@ -351,10 +364,17 @@ class RunConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=100)
 
     @classmethod
-    def from_dict(cls, d: Any, source: str = "<config>", base: "RunConfig | None" = None) -> "RunConfig":
-        """Build from a mapping. Sections missing from `d` come from `base`, else from d's profile."""
+    def from_dict(cls, d: Any, source: str = "<config>", base: "RunConfig | None" = None,
+                  section: str | None = None) -> "RunConfig":
+        """Build from a mapping. Sections missing from `d` come from `base`, else from d's profile.
+
+        section: a mapping that names no section at all is that one section's settings (a file
+        holding only training settings is read as `train:`).
+        """
         if d is None:
             d = {}
+        if section is not None and isinstance(d, dict) and d and not set(d) & set(TOP_KEYS):
+            d = {section: d}
         if not isinstance(d, dict):
             raise ConfigError(f"{source}: a run config must be a YAML mapping of sections, got {type(d).__name__}")
         d = _move_settings(d, source)
@@ -388,7 +408,8 @@ class RunConfig:
         return cls(profile=profile, benchmark=benchmark, **sections)
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike, base: "RunConfig | None" = None) -> "RunConfig":
+    def from_yaml(cls, path: str | os.PathLike, base: "RunConfig | None" = None,
+                  section: str | None = None) -> "RunConfig":
         p = Path(path)
         try:
             text = p.read_text(encoding="utf-8")
@@ -402,7 +423,7 @@ class RunConfig:
             mark = getattr(e, "problem_mark", None)
             where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
             raise ConfigError(f"{p}: not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
-        return cls.from_dict(d, source=str(p), base=base)
+        return cls.from_dict(d, source=str(p), base=base, section=section)
 
     def save(self, path: str | os.PathLike) -> Path:
         p = Path(path)
@@ -475,9 +496,49 @@ def load_config(path: str | os.PathLike | None = None, profile: str | None = Non
 
 DEFAULT_PROFILE = "tiny"
 
+# Keys in which runs made before "run_config" existed kept one stage's settings: read (as the
+# stored layer) where a run has no run_config, never written any more.
+LEGACY_KEYS: dict[str, str] = {"generate_config": "generate", "train_config": "train"}
+
+
+def stored_config(store: Any, *, resume: bool = False) -> tuple[dict | None, str]:
+    """(the run's stored layer as a mapping, where it comes from); (None, "") when nothing is stored.
+
+    The layer is the run's "run_config"; a run made before it existed has its per-stage keys
+    (LEGACY_KEYS) read instead. With `resume`, the train section is the settings the run's
+    latest training ran with (it continues from that training's checkpoint).
+    """
+    if store is None:
+        return None, ""
+    name = getattr(store, "name", "run")
+    stored = store.get_config("run_config")
+    where = ["run_config"]
+    if not isinstance(stored, dict):
+        stored, where = {}, []
+        for key, section in LEGACY_KEYS.items():
+            value = store.get_config(key)
+            if isinstance(value, dict):
+                stored[section], where = value, [*where, key]
+    if resume:
+        last = last_training_settings(store)
+        if last is not None:
+            stored, where = {**stored, "train": last}, [*where, "the latest training's settings"]
+    return (stored or None), f"{name}/run.db ({', '.join(where)})"
+
+
+def last_training_settings(store: Any) -> dict | None:
+    """The settings the run's newest training ran with (its training-run record), else the legacy key."""
+    runs = store.training_runs() if hasattr(store, "training_runs") else []
+    for run in reversed(runs):
+        if isinstance(run.get("config"), dict) and run["config"]:
+            return dict(run["config"])
+    legacy = store.get_config("train_config")
+    return dict(legacy) if isinstance(legacy, dict) else None
+
 
 def resolve_config(store: Any = None, file: str | os.PathLike | None = None, profile: str | None = None,
-                   overrides: Iterable[str] | dict | None = None, *, fallback: str = DEFAULT_PROFILE) -> RunConfig:
+                   overrides: Iterable[str] | dict | None = None, *, fallback: str = DEFAULT_PROFILE,
+                   section: str | None = None, resume: bool = False) -> RunConfig:
     """The settings a command runs a stage with: the one answer to "which settings does this run use?".
 
     Precedence, lowest first: each section's defaults < the profile < the run's stored config
@@ -486,18 +547,23 @@ def resolve_config(store: Any = None, file: str | os.PathLike | None = None, pro
     - profile: the one named, else the stored config's, else `fallback` (the profile a run
       with nothing recorded starts from). Naming a profile other than the one the run was
       stored with starts over from that profile: the stored values belong to the other one.
+    - stored: see stored_config (run_config; older runs' per-stage keys; with `resume`, the
+      train section is the latest training's settings).
     - file: a YAML run config; the sections it names replace those below it. A file with no
       profile key over nothing (no run config stored, no profile named) is the paper profile,
-      as RunConfig.from_yaml reads it.
+      as RunConfig.from_yaml reads it. With `section`, a file that names no section holds
+      that section's settings (`synthrl train --config train.yaml`).
 
         cfg = resolve_config(store, "run.yaml", overrides=["measure.rollouts=16"])
     """
-    stored = store.get_config("run_config") if store is not None else None
+    stored, where = stored_config(store, resume=resume)
+    if stored is not None and "profile" not in stored:
+        stored = {**stored, "profile": fallback}  # an older run's per-stage keys: no profile recorded
     base: RunConfig | None = None
     if stored is not None and (profile is None or stored.get("profile") == profile):
-        base = RunConfig.from_dict(stored, source=f"{getattr(store, 'name', 'run')}/run.db (run_config)")
+        base = RunConfig.from_dict(stored, source=where)
     elif profile is not None or file is None:
         base = RunConfig.from_profile(profile or fallback)
-    config = RunConfig.from_yaml(file, base=base) if file is not None else base
+    config = RunConfig.from_yaml(file, base=base, section=section) if file is not None else base
     assert config is not None
     return config.with_overrides(overrides)

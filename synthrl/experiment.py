@@ -108,22 +108,39 @@ def _pool(store, version: str) -> tuple[dict[int, float], dict[int, int]]:
     return {s.id: rates[s.id].rate for s in cands}, {s.id: s.round for s in cands}
 
 
-def _run_config(store):
-    from .config import RunConfig
+def experiment_run_config(store, file=None, profile: str | None = None, overrides=None):
+    """The run config an experiment trains and evaluates with: synthrl.config.resolve_config (a run with
+    nothing recorded starts from the tiny profile); a config with training or evaluation off
+    (train/evaluate: null) uses tiny training and the default evaluation settings for the cells."""
+    from .config import resolve_config
 
-    stored = store.get_config("run_config")
-    return RunConfig.from_dict(stored, source=f"{store.name}/run.db") if stored else RunConfig.from_profile("tiny")
+    return _cell_settings(resolve_config(store, file, profile, overrides, fallback="tiny"))
+
+
+def _cell_settings(cfg):
+    """`cfg` (a copy) with train/evaluate filled in where the config has them off."""
+    from .stages.evaluate import EvalConfig
+    from .stages.train import TrainConfig
+
+    if cfg.train is not None and cfg.evaluate is not None:
+        return cfg
+    return dataclasses.replace(cfg, train=cfg.train if cfg.train is not None else TrainConfig.profile("tiny"),
+                               evaluate=cfg.evaluate if cfg.evaluate is not None else EvalConfig())
 
 
 # -- running -----------------------------------------------------------------------------------
-def run_experiment(store, config: ExperimentConfig, progress: Progress | None = print) -> dict:
-    """Build, train and evaluate every cell not finished yet; returns the experiment record."""
-    from .stages.evaluate import EvalConfig, evaluate
+def run_experiment(store, config: ExperimentConfig, progress: Progress | None = print,
+                   run_config=None) -> dict:
+    """Build, train and evaluate every cell not finished yet; returns the experiment record.
+
+    run_config: the resolved RunConfig (default: experiment_run_config(store), the run's own settings).
+    """
+    from .stages.evaluate import evaluate
     from .stages.select import default_model_version
-    from .stages.train import TrainConfig, checkpoints_dir, latest_checkpoint, train
+    from .stages.train import checkpoints_dir, latest_checkpoint, train
 
     say = progress or (lambda msg: None)
-    cfg = _run_config(store)
+    cfg = _cell_settings(run_config) if run_config is not None else experiment_run_config(store)
     task = store.load_task()
     version = default_model_version(store)
     if version is None:
@@ -139,11 +156,9 @@ def run_experiment(store, config: ExperimentConfig, progress: Progress | None = 
     if not Path(bench).exists():
         raise ExperimentError(f"{bench}: benchmark file not found")
     m = min(config.m or (cfg.select.m if cfg.select and cfg.select.m else len(rates)), len(rates))
-    base_train = cfg.train if cfg.train is not None else TrainConfig.profile("tiny")
     try:
-        tcfg = dataclasses.replace(base_train, **config.train_overrides)
-        ecfg = dataclasses.replace(cfg.evaluate if cfg.evaluate is not None else EvalConfig(),
-                                   **config.eval_overrides)
+        tcfg = dataclasses.replace(cfg.train, **config.train_overrides)
+        ecfg = dataclasses.replace(cfg.evaluate, **config.eval_overrides)
     except TypeError as e:
         raise ExperimentError(f"unknown setting in the overrides: {e}") from None
 

@@ -13,6 +13,10 @@ continues where it stopped; running it on a finished run does nothing.
 The config used is recorded in the store (key "run_config"; model specs hold the
 NAME of an API key's variable, never a key), and every stage logs start and end
 events under "pipeline".
+
+The loop is the list PIPELINE of Stage objects (name, config section, lock, skip, missing,
+run; see Stage): run_pipeline skips, locks, asks each what is missing and runs it.
+Progress goes through one type, synthrl.progress.Progress.
 """
 from __future__ import annotations
 
@@ -20,13 +24,13 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
-from .config import RunConfig, resolve_config
+from .config import OPTIONAL, RunConfig, resolve_config
 from .locks import stage_lock
+from .progress import Progress, ProgressLike
 
 STAGES = ("ingest", "generate", "measure", "adapt", "select", "train", "evaluate")
-Progress = Callable[[str], None]
 
 
 class PipelineError(RuntimeError):
@@ -101,19 +105,234 @@ def _resolve_config(store, config, profile: str | None, say: Progress) -> RunCon
     return resolve_config(store, fallback=profile or "tiny")
 
 
+# -- the stage protocol ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Missing:
+    """What a stage still has to do in the run store: `todo` false means nothing (`note` says why)."""
+
+    todo: bool = True
+    note: str = ""
+
+
+@dataclass
+class StageContext:
+    """What a stage runs with: the run, its task, the resolved config, the models, progress, the report."""
+
+    store: object
+    task: object
+    cfg: RunConfig
+    docs: list
+    models: "_Models"
+    progress: Progress
+    report: PipelineReport
+
+
+class Stage:
+    """One stage of the loop: the unit the pipeline runs, resumes and reports.
+
+    name      as in STAGES (and --until, `stages=[...]`)
+    section   the RunConfig section holding its settings (None: it has none)
+    lock      the stage lock it holds (the stage command's: the same stage never runs twice at once)
+    skip      why it is not run with this config and these inputs (None: it runs)
+    missing   what is left to do in the store (Missing(False, note): nothing; the note is said)
+    run       do what is missing; stage functions resume on their own where they stopped
+
+    A new stage is a subclass in PIPELINE (in loop order); nothing else in the pipeline changes.
+    """
+
+    name: str = ""
+    section: str | None = None
+    lock: str | None = None
+
+    def skip(self, ctx: StageContext) -> str | None:
+        if self.section in OPTIONAL and getattr(ctx.cfg, self.section) is None:
+            return f"{_OFF.get(self.section, self.section)} is off in the config ({self.section}: null)"
+        return None
+
+    def missing(self, ctx: StageContext) -> Missing:
+        return Missing()
+
+    def run(self, ctx: StageContext) -> None:
+        raise NotImplementedError
+
+    @property
+    def lock_name(self) -> str:
+        return self.lock or self.name
+
+
+_OFF = {"train": "training", "evaluate": "evaluation"}
+
+
+class IngestStage(Stage):
+    name = "ingest"
+
+    def skip(self, ctx):
+        return None if ctx.docs else "no documents given (--docs)"
+
+    def run(self, ctx):
+        from .retrieval import ingest
+
+        rep = ingest(ctx.store, list(ctx.docs), progress=ctx.progress.items("ingest"))
+        ctx.progress(f"ingest: {rep.summary()}")
+
+
+class GenerateStage(Stage):
+    name, section = "generate", "generate"
+
+    def missing(self, ctx):
+        from .stages.generate import COUNTED_STATUSES
+
+        n = ctx.cfg.generate.n
+        have = ctx.store.count_samples(round=0, origin="generated", status=COUNTED_STATUSES)
+        pending = ctx.store.samples(round=0, origin="generated", status="pending")
+        if have >= n and not pending:
+            return Missing(False, f"generate: the run already holds {have} of {n} samples")
+        return Missing(True, f"{max(0, n - have)} samples, {len(pending)} pending")
+
+    def run(self, ctx):
+        from .stages.generate import generate
+        from .stages.verify import verify_samples
+
+        store, task, cfg = ctx.store, ctx.task, ctx.cfg
+        counts = ctx.progress.counts("generate", "samples")
+        if cfg.generate.questions == "demos":
+            from .stages.demo_questions import generate_from_demos
+
+            rep = generate_from_demos(store, task, ctx.models.teacher, cfg.generate, cfg.verify, progress=counts)
+        else:
+            rep = generate(store, task, ctx.models.teacher, cfg.generate, verify_config=cfg.verify,
+                           progress=counts, bundled=cfg.teacher.is_bundled)
+        # generate verifies what it writes; anything still pending (a teacher hiccup) is retried here
+        left = [s.id for s in store.samples(round=0, status="pending")]
+        if left:
+            verify_samples(store, task, ctx.models.teacher, left, cfg.verify)
+        ctx.progress(f"generate: {rep.summary()}")
+        _say_label_accuracy(store, task, cfg, ctx.progress)
+
+
+class MeasureStage(Stage):
+    name, section = "measure", "measure"
+
+    def missing(self, ctx):
+        from .stages.select import CANDIDATE_STATUSES
+
+        measured = ctx.store.pass_rates(_student_version(ctx.models))
+        todo = [s for s in ctx.store.samples(status=CANDIDATE_STATUSES) if s.id not in measured]
+        if not todo:
+            return Missing(False, f"measure: all {len(measured)} candidates already measured")
+        return Missing(True, f"{len(todo)} candidates to measure")
+
+    def run(self, ctx):
+        from .stages.measure import measure
+
+        measure(ctx.store, ctx.task, ctx.models.student, ctx.cfg.measure, progress=ctx.progress,
+                select_config=ctx.cfg.select)
+
+
+class AdaptStage(Stage):
+    name, section = "adapt", "adapt"
+
+    def skip(self, ctx):
+        return "adapt.rounds is 0" if ctx.cfg.adapt.rounds == 0 else None
+
+    def run(self, ctx):
+        cfg = ctx.cfg
+        for r in range(cfg.adapt.rounds):
+            adapt_round(ctx.store, ctx.task, ctx.models.teacher, ctx.models.student, cfg.adapt, r,
+                        verify_config=cfg.verify, measure_config=cfg.measure, select_config=cfg.select,
+                        progress=ctx.progress)
+
+
+class SelectStage(Stage):
+    name, section = "select", "select"
+
+    def run(self, ctx):
+        from .stages.select import select_report
+
+        cfg = ctx.cfg
+        if cfg.benchmark:
+            # flag samples that repeat benchmark questions first, so the selection can leave them out
+            from .contamination import check_run
+
+            ev = cfg.evaluate
+            fields = {"question_field": ev.question_field, "answer_field": ev.answer_field} if ev is not None else {}
+            ctx.progress(f"contamination: {check_run(ctx.store, Path(cfg.benchmark).expanduser(), **fields).summary()}")
+        ctx.report.selection_id = select_report(ctx.store, cfg.select, progress=ctx.progress, reuse=True).selection_id
+
+
+class TrainStage(Stage):
+    name, section = "train", "train"
+
+    def missing(self, ctx):
+        # a model belongs to the selection it was trained on: a new selection trains a new model
+        sel = _current_selection(ctx.store, ctx.report)
+        trained = ctx.store.trained_model(sel) if sel is not None else None
+        if trained:
+            return Missing(False, f"train: selection {sel} is already trained ({trained})")
+        return Missing(True, f"selection {sel} to train")
+
+    def run(self, ctx):
+        from .stages.train import checkpoints_dir, latest_checkpoint, train
+
+        sel = _current_selection(ctx.store, ctx.report)
+        resume = sel is not None and latest_checkpoint(checkpoints_dir(ctx.store, sel)) is not None
+        rep = train(ctx.store, ctx.cfg.train, resume=resume, selection_id=sel)
+        ctx.progress(f"train: {rep.steps} steps on selection {rep.selection_id}"
+                     + (f", model at {rep.final_model}" if rep.final_model else ""))
+
+
+class EvaluateStage(Stage):
+    name, section, lock = "evaluate", "evaluate", "eval"
+
+    def skip(self, ctx):
+        why = super().skip(ctx)
+        if why is None and not ctx.cfg.benchmark:
+            why = "no benchmark given (--benchmark FILE or benchmark: in the config)"
+        return why
+
+    def _targets(self, ctx):
+        """(model, name, selection) for the base student and the current selection's trained model."""
+        sel = _current_selection(ctx.store, ctx.report)
+        trained = ctx.store.trained_model(sel) if sel is not None else None
+        return [("base", "base", None)] + ([(trained, f"selection {sel}'s model", sel)] if trained else [])
+
+    def run(self, ctx):
+        from .stages.evaluate import evaluate
+
+        store = ctx.store
+        bench = str(Path(ctx.cfg.benchmark).expanduser().resolve())
+        # evaluations are keyed by (model, selection, benchmark)
+        done = {(e["model"], e.get("selection_id"), e["benchmark"]) for e in store.evaluations()}
+        for target, name, sel_id in self._targets(ctx):
+            if (target, sel_id, bench) in done:
+                ctx.progress(f"evaluate: {name} already evaluated on {Path(bench).name}")
+                continue
+            eid = evaluate(store, ctx.task, target, bench, ctx.cfg.evaluate)
+            ev = next(e for e in store.evaluations() if e["id"] == eid)
+            ctx.progress(f"evaluate: {name}: accuracy {ev['n_correct']}/{ev['n']} = {ev['accuracy']:.3f}")
+
+
+# The loop, in order. STAGES (the names) follows from it.
+PIPELINE: tuple[Stage, ...] = (IngestStage(), GenerateStage(), MeasureStage(), AdaptStage(), SelectStage(),
+                               TrainStage(), EvaluateStage())
+STAGE_BY_NAME: dict[str, Stage] = {s.name: s for s in PIPELINE}
+assert tuple(STAGE_BY_NAME) == STAGES, "PIPELINE and STAGES must name the same stages in the same order"
+
+
 def run_pipeline(run, task_path: str | os.PathLike | None = None, docs: Iterable[str | os.PathLike] = (),
                  config: RunConfig | str | os.PathLike | None = None, profile: str | None = "tiny",
-                 stages: Iterable[str] | None = None, progress: Progress | None = print) -> PipelineReport:
+                 stages: Iterable[str] | None = None, progress: ProgressLike = print) -> PipelineReport:
     """Run (or continue) the loop on run `run` (a name or a folder); see the module doc.
 
     task_path: the task definition (needed the first time; later the run's snapshot is used).
     config: a RunConfig or a YAML file; default: the config the run was started with, else `profile`.
     stages: which stages to run (default all; train/evaluate only when the config enables them).
+    progress: a text callback (or a synthrl.progress.Progress); None reports nothing.
     """
     from .store import RunStore
     from .task import load_task
 
-    say = progress or (lambda msg: None)
+    say = Progress.of(progress)
     t0 = time.time()
     store = RunStore.open(run)
     report = PipelineReport(run=store.name)
@@ -146,24 +365,29 @@ def run_pipeline(run, task_path: str | os.PathLike | None = None, docs: Iterable
         say(f"note: {BUNDLED_TEACHER_NOTE}")
 
     models = _Models(cfg, store, say)
+    ctx = StageContext(store, task, cfg, list(docs), models, say, report)
     done_stages = 0
     try:
-        for stage in wanted:
-            why_not = _skip_reason(stage, cfg, docs, store)
+        for stage in (STAGE_BY_NAME[name] for name in wanted):
+            why_not = stage.skip(ctx)
             if why_not:
-                report.skipped.append(f"{stage}: {why_not}")
-                say(f"[{stage}] skipped: {why_not}")
+                report.skipped.append(f"{stage.name}: {why_not}")
+                say(f"[{stage.name}] skipped: {why_not}")
                 continue
-            store.set_progress("pipeline", done_stages, len(wanted), "running", f"stage {stage}")
-            store.log("pipeline", f"stage {stage} started", name=stage)
+            store.set_progress("pipeline", done_stages, len(wanted), "running", f"stage {stage.name}")
+            store.log("pipeline", f"stage {stage.name} started", name=stage.name)
             t = time.time()
-            say(f"[{stage}]")
+            say(f"[{stage.name}]")
             # the stage commands' lock: the same stage cannot run twice at once on this run
-            with stage_lock(store.dir, "eval" if stage == "evaluate" else stage):
-                _run_stage(stage, store, task, cfg, docs, models, say, report)
+            with stage_lock(store.dir, stage.lock_name):
+                left = stage.missing(ctx)
+                if left.todo:
+                    stage.run(ctx)
+                elif left.note:
+                    say(left.note)
             done_stages += 1
-            report.stages.append(stage)
-            store.log("pipeline", f"stage {stage} finished in {time.time() - t:.1f}s", name=stage,
+            report.stages.append(stage.name)
+            store.log("pipeline", f"stage {stage.name} finished in {time.time() - t:.1f}s", name=stage.name,
                       seconds=time.time() - t)
     except BaseException as e:
         state = "cancelled" if isinstance(e, KeyboardInterrupt) else "failed"
@@ -179,116 +403,6 @@ def run_pipeline(run, task_path: str | os.PathLike | None = None, docs: Iterable
               skipped=report.skipped)
     say(f"done in {report.seconds:.0f}s: `synthrl status {store.name}` shows the run")
     return report
-
-
-def _skip_reason(stage: str, cfg: RunConfig, docs, store) -> str | None:
-    if stage == "ingest" and not docs:
-        return "no documents given (--docs)"
-    if stage == "adapt" and cfg.adapt.rounds == 0:
-        return "adapt.rounds is 0"
-    if stage == "train" and cfg.train is None:
-        return "training is off in the config (train: null)"
-    if stage == "evaluate":
-        if cfg.evaluate is None:
-            return "evaluation is off in the config (evaluate: null)"
-        if not cfg.benchmark:
-            return "no benchmark given (--benchmark FILE or benchmark: in the config)"
-    return None
-
-
-def _run_stage(stage: str, store, task, cfg: RunConfig, docs, models: _Models, say: Progress,
-               report: PipelineReport) -> None:
-    if stage == "ingest":
-        from .retrieval import ingest
-
-        rep = ingest(store, list(docs), progress=lambda i, n, name: say(f"ingest: {i}/{n} {name}"))
-        say(f"ingest: {rep.summary()}")
-
-    elif stage == "generate":
-        from .stages.generate import COUNTED_STATUSES, generate
-        from .stages.verify import verify_samples
-
-        have = store.count_samples(round=0, origin="generated", status=COUNTED_STATUSES)
-        pending = store.samples(round=0, origin="generated", status="pending")
-        if have >= cfg.generate.n and not pending:
-            say(f"generate: the run already holds {have} of {cfg.generate.n} samples")
-            return
-        if cfg.generate.questions == "demos":
-            from .stages.demo_questions import generate_from_demos
-
-            rep = generate_from_demos(store, task, models.teacher, cfg.generate, cfg.verify,
-                                      progress=lambda done, total: say(f"generate: {done}/{total} samples"))
-        else:
-            rep = generate(store, task, models.teacher, cfg.generate, verify_config=cfg.verify,
-                           progress=lambda done, total: say(f"generate: {done}/{total} samples"),
-                           bundled=cfg.teacher.is_bundled)
-        # generate verifies what it writes; anything still pending (a teacher hiccup) is retried here
-        left = [s.id for s in store.samples(round=0, status="pending")]
-        if left:
-            verify_samples(store, task, models.teacher, left, cfg.verify)
-        say(f"generate: {rep.summary()}")
-        _say_label_accuracy(store, task, cfg, say)
-
-    elif stage == "measure":
-        from .stages.measure import measure
-        from .stages.select import CANDIDATE_STATUSES
-
-        version = _student_version(models)
-        measured = store.pass_rates(version)
-        todo = [s for s in store.samples(status=CANDIDATE_STATUSES) if s.id not in measured]
-        if not todo:
-            say(f"measure: all {len(measured)} candidates already measured")
-            return
-        measure(store, task, models.student, cfg.measure, progress=say, select_config=cfg.select)
-
-    elif stage == "adapt":
-        for r in range(cfg.adapt.rounds):
-            adapt_round(store, task, models.teacher, models.student, cfg.adapt, r, verify_config=cfg.verify,
-                        measure_config=cfg.measure, select_config=cfg.select, progress=say)
-
-    elif stage == "select":
-        from .stages.select import select_report
-
-        if cfg.benchmark:
-            # flag samples that repeat benchmark questions first, so the selection can leave them out
-            from .contamination import check_run
-
-            ev = cfg.evaluate
-            fields = {"question_field": ev.question_field, "answer_field": ev.answer_field} if ev is not None else {}
-            say(f"contamination: {check_run(store, Path(cfg.benchmark).expanduser(), **fields).summary()}")
-        sel = select_report(store, cfg.select, progress=say, reuse=True)
-        report.selection_id = sel.selection_id
-
-    elif stage == "train":
-        from .stages.train import checkpoints_dir, latest_checkpoint, train
-
-        # a model belongs to the selection it was trained on: a new selection trains a new model
-        sel = _current_selection(store, report)
-        trained = store.trained_model(sel) if sel is not None else None
-        if trained:
-            say(f"train: selection {sel} is already trained ({trained})")
-            return
-        resume = sel is not None and latest_checkpoint(checkpoints_dir(store, sel)) is not None
-        rep = train(store, cfg.train, resume=resume, selection_id=sel)
-        say(f"train: {rep.steps} steps on selection {rep.selection_id}"
-            + (f", model at {rep.final_model}" if rep.final_model else ""))
-
-    elif stage == "evaluate":
-        from .stages.evaluate import evaluate
-
-        bench = str(Path(cfg.benchmark).expanduser().resolve())
-        # evaluations are keyed by (model, selection, benchmark)
-        done = {(e["model"], e.get("selection_id"), e["benchmark"]) for e in store.evaluations()}
-        sel = _current_selection(store, report)
-        trained = store.trained_model(sel) if sel is not None else None
-        targets = [("base", "base", None)] + ([(trained, f"selection {sel}'s model", sel)] if trained else [])
-        for target, name, sel_id in targets:
-            if (target, sel_id, bench) in done:
-                say(f"evaluate: {name} already evaluated on {Path(bench).name}")
-                continue
-            eid = evaluate(store, task, target, bench, cfg.evaluate)
-            ev = next(e for e in store.evaluations() if e["id"] == eid)
-            say(f"evaluate: {name}: accuracy {ev['n_correct']}/{ev['n']} = {ev['accuracy']:.3f}")
 
 
 def _say_label_accuracy(store, task, cfg: RunConfig, say: Progress) -> None:
@@ -316,7 +430,7 @@ def _current_selection(store, report: PipelineReport) -> int | None:
 
 
 def adapt_round(store, task, teacher, student, adapt_config, round: int, *, verify_config=None,
-                measure_config=None, select_config=None, progress: Progress | None = None):
+                measure_config=None, select_config=None, progress: ProgressLike = None):
     """One adaptation round, composed: measure the greedy answers the parents lack, rewrite
     (adapt), then measure the verified rewrites. Used by the pipeline and `synthrl adapt`.
 
@@ -328,7 +442,7 @@ def adapt_round(store, task, teacher, student, adapt_config, round: int, *, veri
     from .stages.measure import MeasureConfig, measure
     from .stages.select import CANDIDATE_STATUSES
 
-    say = progress or (lambda msg: None)
+    say = Progress.of(progress)
     mcfg = measure_config or MeasureConfig()
     version = student.version or student.describe()
     # 1. a parent's direction needs its greedy verdict: measure (or re-measure, greedy on) those without

@@ -60,6 +60,20 @@ def test_batched_greedy_equals_one_at_a_time(tiny):
     assert [[c.text for c in o] for o in outs] == [[t, t] for t in one_by_one]
 
 
+def test_n_samples_share_one_reading_of_the_prompt(tiny):
+    """n samples come from one prefill of each prompt, its cache copied n times: at a near-zero
+    temperature every sample must be the greedy answer, for prompts of different lengths (left padding)."""
+    greedy = [o[0].text for o in tiny.chat(CONVS, GenerationParams(temperature=0, max_tokens=12))]
+    near_greedy = GenerationParams(n=3, temperature=1e-5, max_tokens=12, seed=0)
+    for share in (True, False):
+        tiny.share_prefix = share
+        try:
+            outs = tiny.chat(CONVS, near_greedy)
+        finally:
+            tiny.share_prefix = True
+        assert [[c.text for c in o] for o in outs] == [[t] * 3 for t in greedy], f"share_prefix={share}"
+
+
 def test_n_samples_with_seed_are_reproducible(tiny):
     p = GenerationParams(n=3, temperature=1.0, max_tokens=10, seed=7)
     a = tiny.chat(CONVS[:2], p)

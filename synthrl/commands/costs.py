@@ -78,30 +78,32 @@ def _backend(explicit: str | None, url: str | None, store, role: str) -> str:
 
 
 def stage_estimate(store, stage: str, args: argparse.Namespace):
-    """The estimate for a stage command's arguments (defaults as the stage itself resolves them)."""
+    """The estimate for a stage command's arguments: the settings are the ones the command resolves
+    (synthrl.config.resolve_config and its flags), so the estimate prices what would run."""
     from ..estimate import estimate
 
     prices = {"price_in": args.price_in, "price_out": args.price_out}
     teacher = _backend(getattr(args, "teacher_backend", None), getattr(args, "teacher_url", None), store, "teacher")
     student = _backend(getattr(args, "student_backend", None), getattr(args, "student_url", None), store, "student")
     if stage == "generate":
-        from ..stages.generate import GenerateConfig
+        from .data import generate_config
 
-        n = args.n or (store.get_config("generate_config") or {}).get("n") or GenerateConfig().n
-        return estimate(store, "generate", n=n, votes=args.votes, max_tokens=args.max_tokens,
+        cfg = generate_config(args, store)
+        return estimate(store, "generate", n=cfg.generate.n, votes=cfg.verify.votes, max_tokens=args.max_tokens,
                         teacher_backend=teacher, **prices)
     if stage == "measure":
-        from ..stages.measure import MeasureConfig
+        from .stages import _measure_config
 
         ids = [x for x in (args.samples or "").split(",") if x.strip()]
-        return estimate(store, "measure", rollouts=args.rollouts or MeasureConfig().rollouts,
+        return estimate(store, "measure", rollouts=_measure_config(args, store).measure.rollouts,
                         max_tokens=args.max_tokens, samples=len(ids) if ids else None, student_backend=student,
                         **prices)
     if stage == "adapt":
-        from ..stages.measure import MeasureConfig
+        from .stages import _adapt_config
 
-        return estimate(store, "adapt", votes=args.votes, rollouts=args.rollouts or MeasureConfig().rollouts,
-                        rounds=args.rounds or 1, teacher_backend=teacher, student_backend=student, **prices)
+        cfg = _adapt_config(args, store)
+        return estimate(store, "adapt", votes=cfg.verify.votes, rollouts=cfg.measure.rollouts,
+                        rounds=cfg.adapt.rounds, teacher_backend=teacher, student_backend=student, **prices)
     if stage == "train":
         from .training import train_config_from_args
 
@@ -115,10 +117,13 @@ def stage_estimate(store, stage: str, args: argparse.Namespace):
                         num_generations=cfg.num_generations, max_tokens=cfg.max_completion_length, algo=cfg.algo,
                         **prices)
     if stage == "eval":
-        path = Path(args.benchmark)
-        items = sum(1 for line in path.open(encoding="utf-8") if line.strip()) if path.is_file() else 0
-        if args.limit:
-            items = min(items, args.limit)
+        from .training import eval_run_config
+
+        cfg = eval_run_config(args, store)
+        path = Path(cfg.benchmark) if cfg.benchmark else None
+        items = sum(1 for line in path.open(encoding="utf-8") if line.strip()) if path and path.is_file() else 0
+        if cfg.evaluate.limit:
+            items = min(items, cfg.evaluate.limit)
         return estimate(store, "eval", items=items, max_tokens=args.max_tokens, student_backend=student, **prices)
     raise ValueError(f"no estimate for {stage}")
 

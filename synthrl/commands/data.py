@@ -14,7 +14,9 @@ import argparse
 import json
 import sys
 
+from .flags import add_field_flags, field_overrides
 from .run_arg import add_run_argument, open_run, stage_guard
+from .stages import add_config_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,16 +50,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "majority of K teacher votes. Interrupted runs resume where they stopped.")
     add_run_argument(p)
     p.add_argument("--task", metavar="FILE", help="task definition (saved into the run); default: the run's own")
-    p.add_argument("--n", type=int, default=None, help="samples to have in the run (default 50)")
-    p.add_argument("--votes", type=int, default=None, help="teacher votes per sample: verify.votes (default 16)")
-    p.add_argument("--concurrency", type=int, default=None, help="teacher requests in flight (default 8)")
-    p.add_argument("--temperature", type=float, default=None, help="teacher temperature (default 0.7)")
-    p.add_argument("--max-tokens", type=int, default=None, help="longest teacher reply (default 1024)")
-    p.add_argument("--keywords", default=None, help="comma-separated retrieval keywords (override the teacher's)")
-    p.add_argument("--mode", dest="retrieval_mode", choices=("bm25", "dense", "hybrid"), default=None,
-                   help="passage retrieval mode (default hybrid)")
-    p.add_argument("--seed", type=int, default=None, help="sampling seed")
+    add_field_flags(p, "generate", ["n", "concurrency", "temperature", "max_tokens", "keywords", "retrieval_mode",
+                                    "seed"], flags={"retrieval_mode": "--mode"},
+                    choices={"retrieval_mode": ("bm25", "dense", "hybrid")})
+    add_field_flags(p, "verify", ["votes"])
     add_teacher_args(p)
+    add_config_args(p)
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser(
@@ -155,8 +153,9 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
 
 
 # -- generate ---------------------------------------------------------------------------------------
-def teacher_spec(args: argparse.Namespace, store=None):
-    """The teacher ModelSpec from flags, else the run's stored config, else the bundled model."""
+def teacher_spec(args: argparse.Namespace, store=None, resolved=None):
+    """The teacher ModelSpec from flags, else `resolved` (the command's resolved config's teacher),
+    else the run's stored config, else the bundled model."""
     from ..backends.spec import ModelSpec
     from ..cli import UserError
 
@@ -164,7 +163,9 @@ def teacher_spec(args: argparse.Namespace, store=None):
              "api_key_env": args.teacher_key_env}
     given = {k: v for k, v in flags.items() if v is not None}
     base: dict = {}
-    if store is not None and not given:
+    if resolved is not None and not given:
+        base = dict(resolved.to_dict())
+    elif store is not None and not given:
         rc = store.get_config("run_config") or {}
         if isinstance(rc, dict) and isinstance(rc.get("teacher"), dict):
             base = dict(rc["teacher"])
@@ -178,15 +179,37 @@ def teacher_spec(args: argparse.Namespace, store=None):
 
 def cmd_generate(args: argparse.Namespace) -> int:
     store = open_run(args)
+    if args.print_config:
+        from .stages import _print_config
+
+        return _print_config(generate_config(args, store))
     with stage_guard(store, "generate"):
         return _generate(args, store)
+
+
+def generate_config(args: argparse.Namespace, store):
+    """The resolved config of `synthrl generate` (synthrl.config.resolve_config, then this command's flags).
+
+    The votes check what the generation writes: --concurrency sets the votes' concurrency too, and
+    --max-tokens raises verify.max_tokens to at least the generation's budget.
+    """
+    from .stages import _run_config
+
+    flags = field_overrides(args)
+    gen = flags.get("generate", {})
+    cfg = _run_config(store, args, flags)
+    verify = {}
+    if "concurrency" in gen:
+        verify["concurrency"] = gen["concurrency"]
+    if "max_tokens" in gen and cfg.verify.max_tokens < gen["max_tokens"]:
+        verify["max_tokens"] = gen["max_tokens"]
+    return _run_config(store, args, {**flags, "verify": {**flags.get("verify", {}), **verify}}) if verify else cfg
 
 
 def _generate(args: argparse.Namespace, store) -> int:
     from ..backends.spec import load_model
     from ..cli import UserError
-    from ..stages.generate import GenerateConfig, GenerationError, bundled_teacher_note, generate
-    from ..stages.verify import VerifyConfig
+    from ..stages.generate import GenerationError, bundled_teacher_note, generate
     from ..task import load_task
 
     if args.task:
@@ -194,18 +217,9 @@ def _generate(args: argparse.Namespace, store) -> int:
         store.save_task(task)
     else:
         task = store.load_task()
-    values = {k: getattr(args, k) for k in ("n", "concurrency", "temperature", "max_tokens", "seed",
-                                            "keywords", "retrieval_mode") if getattr(args, k) is not None}
-    try:
-        config = GenerateConfig(**values)
-        # votes are a verify setting (one place per setting); votes see the generation's token budget
-        vcfg = VerifyConfig(concurrency=config.concurrency,
-                            max_tokens=max(config.max_tokens, VerifyConfig().max_tokens),
-                            **({"votes": args.votes} if args.votes is not None else {}))
-    except ValueError as e:
-        raise UserError(str(e)) from None
-    store.set_config("generate_config", config.to_dict())
-    spec = teacher_spec(args, store)
+    cfg = generate_config(args, store)
+    config, vcfg = cfg.generate, cfg.verify
+    spec = teacher_spec(args, store, cfg.teacher)
     if spec.is_bundled:
         note = bundled_teacher_note()
         print(f"note: {note}", file=sys.stderr)

@@ -13,6 +13,7 @@ import json
 import sys
 
 from .run_arg import add_run_argument, open_run, stage_guard
+from .stages import _overrides, _print_config, add_config_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="write experiment-NAME.html and .md there (with --report-only: without running)")
     p.add_argument("--report-only", action="store_true", help="only print/write what is stored; train nothing")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    add_config_args(p, "start from this profile's settings (default: the run's, else tiny)")
     p.set_defaults(func=cmd_experiment)
 
     p = sub.add_parser(
@@ -63,15 +65,15 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     from ..stages.train import TrainError
 
     store = open_run(args, create=False)
+    if args.print_config:
+        return _print_config(experiment_config(args, store))
     try:
         if not args.report_only:
-            cfg = ExperimentConfig(
-                variants=args.variants, m=args.m, seeds=args.seeds, benchmark=args.benchmark, name=args.name,
-                train_overrides={"max_steps": args.steps} if args.steps else {},
-                eval_overrides={"limit": args.limit} if args.limit else {})
+            run_config = experiment_config(args, store)
+            cfg = ExperimentConfig(variants=args.variants, m=args.m, seeds=args.seeds, name=args.name)
             # with --json, stdout carries the JSON only: the trainer's own log lines go to stderr
             with stage_guard(store, "train"), contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
-                run_experiment(store, cfg, progress=None if args.json else print)
+                run_experiment(store, cfg, progress=None if args.json else print, run_config=run_config)
         elif load_record(store, args.name) is None:
             raise UserError(f"run {store.name} has no experiment {args.name!r}")
     except (ExperimentError, TrainError, EvalError) as e:
@@ -87,6 +89,23 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     else:
         print(markdown_summary(store, args.name))
     return 0
+
+
+def experiment_config(args: argparse.Namespace, store):
+    """The settings every cell trains and evaluates with: synthrl.experiment.experiment_run_config
+    (resolve_config; a run with nothing recorded starts from tiny), then --benchmark, --steps, --limit."""
+    from ..cli import UserError
+    from ..config import ConfigError
+    from ..experiment import experiment_run_config
+
+    flags = {"train": {"max_steps": args.steps} if args.steps else {},
+             "evaluate": {"limit": args.limit} if args.limit else {}}
+    flags = {k: v for k, v in flags.items() if v}
+    try:
+        cfg = experiment_run_config(store, args.config, args.profile, _overrides(args))
+        return cfg.with_overrides(flags) if flags else cfg
+    except (ConfigError, ValueError) as e:
+        raise UserError(str(e)) from None
 
 
 def cmd_import(args: argparse.Namespace) -> int:

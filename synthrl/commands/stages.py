@@ -17,6 +17,7 @@ import sys
 
 PROFILE_CHOICES = ("tiny", "paper", "demo")
 
+from .flags import add_field_flags, field_overrides
 from .run_arg import add_run_argument, cancel_on_sigterm, open_run, run_location, stage_guard
 
 
@@ -29,12 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "they are measured again); --samples re-measures the given ones.")
     add_run_argument(p)
     p.add_argument("--samples", default=None, metavar="IDS", help="comma-separated sample ids to (re-)measure")
-    p.add_argument("--rollouts", type=int, default=None, metavar="L", help="sampled answers per sample (paper: 64)")
-    p.add_argument("--temperature", type=float, default=None, help="sampling temperature (paper: 0.7)")
-    p.add_argument("--max-tokens", type=int, default=None, help="longest student answer in tokens")
-    p.add_argument("--batch-size", type=int, default=None, help="rollouts per backend call")
-    p.add_argument("--sequential", action="store_true", default=None,
-                   help="stop sampling a sample once its selection decision is settled")
+    add_field_flags(p, "measure", ["rollouts", "temperature", "max_tokens", "batch_size", "sequential"],
+                    metavars={"rollouts": "L"})
     p.add_argument("--remeasure", action="store_true", help="measure already-measured samples again")
     add_student_args(p)
     add_config_args(p)
@@ -42,9 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("adapt", help="rewrite solved samples harder and unsolved ones easier, verify, measure")
     add_run_argument(p)
-    p.add_argument("--rounds", type=int, default=None, help="adaptation rounds (paper: 1)")
-    p.add_argument("--votes", type=int, default=None, help="teacher votes per rewrite (paper: 16)")
-    p.add_argument("--rollouts", type=int, default=None, metavar="L", help="student answers per rewrite")
+    add_field_flags(p, "adapt", ["rounds"])
+    add_field_flags(p, "verify", ["votes"])
+    add_field_flags(p, "measure", ["rollouts"], metavars={"rollouts": "L"})
     add_student_args(p)
     _add_teacher_args(p)
     add_config_args(p)
@@ -136,14 +133,16 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     return list(getattr(args, "set", None) or []) + ([f"benchmark={benchmark}"] if benchmark else [])
 
 
-def _run_config(store, args: argparse.Namespace | None = None, flags: dict | None = None):
+def _run_config(store, args: argparse.Namespace | None = None, flags: dict | None = None, *,
+                section: str | None = None, resume: bool = False):
     """The settings of this stage command: synthrl.config.resolve_config over the run's store.
 
     With nothing recorded and no profile named, the stage commands start from the paper
     profile (a run made by `synthrl generate` records no run config, and the tiny profile's
     token budgets would cut a real model's replies short); `synthrl run` starts from tiny.
     flags: this command's own flags as {section: {key: value}} (None values are not given);
-    they go over --set.
+    they go over --set. section, resume: as resolve_config's (a --config file holding only
+    that section's settings; the train section of a resumed training).
     """
     from ..config import ConfigError, resolve_config
 
@@ -151,9 +150,9 @@ def _run_config(store, args: argparse.Namespace | None = None, flags: dict | Non
     given = {sec: values for sec, values in given.items() if values}
     try:
         if args is None:
-            return resolve_config(store, fallback="paper")
+            return resolve_config(store, fallback="paper", section=section, resume=resume)
         cfg = resolve_config(store, getattr(args, "config", None), getattr(args, "profile", None),
-                             _overrides(args), fallback="paper")
+                             _overrides(args), fallback="paper", section=section, resume=resume)
         return cfg.with_overrides(given) if given else cfg
     except (ConfigError, ValueError, TypeError) as e:
         raise _user_error(e) from None
@@ -217,9 +216,10 @@ def cmd_measure(args: argparse.Namespace) -> int:
 
 
 def _measure_config(args: argparse.Namespace, store):
-    return _run_config(store, args, {"measure": dict(
-        rollouts=args.rollouts, temperature=args.temperature, max_tokens=args.max_tokens,
-        batch_size=args.batch_size, sequential=args.sequential, remeasure=True if args.remeasure else None)})
+    flags = field_overrides(args)
+    if args.remeasure:
+        flags.setdefault("measure", {})["remeasure"] = True
+    return _run_config(store, args, flags)
 
 
 def _measure(args: argparse.Namespace, store) -> int:
@@ -251,8 +251,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
 
 def _adapt_config(args: argparse.Namespace, store):
-    return _run_config(store, args, {"adapt": dict(rounds=args.rounds), "verify": dict(votes=args.votes),
-                                     "measure": dict(rollouts=args.rollouts)})
+    return _run_config(store, args, field_overrides(args))
 
 
 def _adapt(args: argparse.Namespace, store) -> int:
@@ -286,24 +285,39 @@ def _adapt(args: argparse.Namespace, store) -> int:
 def cmd_select(args: argparse.Namespace) -> int:
     store = open_run(args, create=False)
     if args.print_config:
-        return _print_config(_run_config(store, args))
+        return _print_config(_select_config(args, store))
     with stage_guard(store, "select"):
         return _select(args, store)
 
 
-def _select(args: argparse.Namespace, store) -> int:
-    import dataclasses
-
-    from ..stages.select import SelectConfig, select_report
+def _select_config(args: argparse.Namespace, store):
+    """The resolved config with this command's selection flags; a new --rule starts from that rule's
+    defaults (keeping M): the other rule's lo/hi do not carry over."""
+    from ..stages.select import SelectConfig
 
     cfg = _run_config(store, args)
     base = cfg.select
     if args.rule is not None and args.rule != base.rule:
-        base = SelectConfig(rule=args.rule, m=base.m)  # a new rule starts from that rule's defaults
+        base = SelectConfig(rule=args.rule, m=base.m)
+    given = {k: v for k, v in dict(m=args.m, lo=args.lo, hi=args.hi, drop_unsolved=args.drop_unsolved,
+                                   model_version=args.model_version).items() if v is not None}
     try:
-        scfg = dataclasses.replace(base, **{k: v for k, v in dict(
-            m=args.m, lo=args.lo, hi=args.hi, drop_unsolved=args.drop_unsolved,
-            model_version=args.model_version).items() if v is not None})
+        return cfg.with_overrides({"select": {**_section_values(base), **given}})
+    except (ValueError, TypeError) as e:
+        raise _user_error(e) from None
+
+
+def _section_values(obj) -> dict:
+    from ..config import section_dict
+
+    return section_dict(obj) or {}
+
+
+def _select(args: argparse.Namespace, store) -> int:
+    from ..stages.select import select_report
+
+    scfg = _select_config(args, store).select
+    try:
         rep = select_report(store, scfg, progress=print)
     except (ValueError, TypeError) as e:
         raise _user_error(e) from None

@@ -13,7 +13,10 @@ import argparse
 import json
 from pathlib import Path
 
+from ..stages.train import ALGOS, VLLM_MODES
+from .flags import add_field_flags, field_overrides
 from .run_arg import add_run_argument, open_run, stage_guard
+from .stages import _print_config, _run_config, add_config_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,23 +28,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                      "Runs under `accelerate launch` unchanged (see assets/accelerate)."),
     )
     add_run_argument(p)
-    p.add_argument("--algo", choices=("grpo", "ppo"), help="RL algorithm (default grpo)")
-    p.add_argument("--config", metavar="FILE", help="YAML with training settings (TrainConfig fields, or a run "
-                                                    "config with a 'train' section)")
-    p.add_argument("--profile", choices=("paper", "tiny"), help="start from the paper's settings or a tiny CPU run")
-    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    add_field_flags(p, "train", ["algo", "max_steps", "lora", "model", "use_vllm", "vllm_mode", "report_to"],
+                    choices={"algo": ALGOS, "vllm_mode": VLLM_MODES},
+                    metavars={"max_steps": "N", "model": "PATH", "report_to": "TRACKERS"})
+    add_config_args(p, "start from this profile's settings (tiny: a few steps on a CPU; paper: the paper's)")
+    for action in p._actions:  # --config here also takes a file of training settings alone
+        if action.dest == "config":
+            action.help = ("run config YAML, or a YAML of training settings alone (TrainConfig fields, read as "
+                           "its train section)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the newest checkpoint, with the stopped training's settings")
     p.add_argument("--selection", type=int, metavar="ID",
                    help="selection to train on (default: the latest); each selection trains its own model in "
                         "<run>/checkpoints/selection-ID")
-    p.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps")
-    p.add_argument("--lora", action="store_true", help="train LoRA adapters (merged into the final model)")
-    p.add_argument("--model", metavar="PATH", help="student to train: 'bundled', a folder or an id "
-                                                   "(default: the run's student)")
-    p.add_argument("--use-vllm", action="store_true", help="generate rollouts with vLLM (GRPO, NVIDIA GPU)")
-    p.add_argument("--vllm-mode", choices=("colocate", "server"), help="vLLM in this process or a trl vllm-serve")
-    p.add_argument("--report-to", metavar="TRACKERS",
-                   help="also log training metrics to tensorboard, trackio and/or wandb (comma-separated; "
-                        "default none: metrics go to the run store only)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_train)
 
@@ -52,16 +51,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                      "when both exist, base vs trained side by side."),
     )
     add_run_argument(p)
-    p.add_argument("--benchmark", required=True, metavar="FILE", help="benchmark JSONL file")
+    p.add_argument("--benchmark", default=None, metavar="FILE",
+                   help="benchmark JSONL file (default: the run config's benchmark)")
     p.add_argument("--model", default="latest", metavar="base|latest|PATH",
                    help="base (the run's student), latest (newest trained; default) or a model folder")
-    p.add_argument("--limit", type=int, metavar="N", help="evaluate the first N items only")
-    p.add_argument("--max-tokens", type=int, default=None, metavar="N",
-                   help="max new tokens per answer (default: the run config's evaluate.max_tokens; paper: 600)")
-    p.add_argument("--batch-size", type=int, default=16, metavar="N", help="questions per generate call")
-    p.add_argument("--question-field", default="question", metavar="F", help="JSON field holding the question")
-    p.add_argument("--answer-field", default="answer", metavar="F", help="JSON field holding the answer")
-    p.add_argument("--skip-bad-lines", action="store_true", help="evaluate the good lines, report the bad ones")
+    add_field_flags(p, "evaluate", ["limit", "max_tokens", "batch_size", "question_field", "answer_field",
+                                    "skip_bad_lines"],
+                    metavars={"limit": "N", "max_tokens": "N", "batch_size": "N", "question_field": "F",
+                              "answer_field": "F"})
+    add_config_args(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_eval)
 
@@ -92,40 +90,47 @@ def _open_store(run: str):
         raise UserError(str(e)) from None
 
 
-def train_config_from_args(args: argparse.Namespace, store=None):
-    """--profile (else, resuming, the stopped run's settings; else the run config's train section; else the
-    paper's) <- --config file <- flags."""
-    from ..stages.train import TrainConfig
+def train_run_config(args: argparse.Namespace, store):
+    """The resolved config of `synthrl train`: synthrl.config.resolve_config (a --config file may hold the
+    training settings alone; --resume without --profile continues with the stopped training's settings),
+    then this command's flags. A config whose train section is null (training off for `synthrl run`)
+    trains with its profile's training settings."""
+    cfg = _run_config(store, args, section="train",
+                      resume=bool(getattr(args, "resume", False)) and not getattr(args, "profile", None))
+    return _over(cfg, "train", field_overrides(args))
 
-    recorded = None
-    if store is not None and not args.profile:
-        last = store.get_config("train_config") if args.resume else None  # resume with the stopped run's settings
-        rc = store.get_config("run_config")
-        if isinstance(last, dict):
-            recorded = TrainConfig.from_dict(last, source=f"{store.name}/run.db (train_config)")
-        elif isinstance(rc, dict) and isinstance(rc.get("train"), dict):
-            recorded = TrainConfig.from_dict(rc["train"], source=f"{store.name}/run.db (run_config.train)")
-    cfg = TrainConfig.profile(args.profile) if args.profile else (recorded or TrainConfig())
-    if args.config:
-        cfg = TrainConfig.from_yaml(args.config, base=cfg)
-    flags = {"algo": args.algo, "max_steps": args.max_steps, "model": args.model, "vllm_mode": args.vllm_mode,
-             "report_to": getattr(args, "report_to", None)}
-    changes = {k: v for k, v in flags.items() if v is not None}
-    if args.lora:
-        changes["lora"] = True
-    if args.use_vllm:
-        changes["use_vllm"] = True
-    return TrainConfig.from_dict(changes, source="command line", base=cfg)
+
+def _over(cfg, section: str, flags: dict):
+    """`cfg` with its optional `section` on (its profile's settings where the config has it off) and the
+    command's flags applied; a bad value is one UserError line."""
+    from ..config import ConfigError
+
+    try:
+        if getattr(cfg, section) is None:
+            cfg = cfg.with_overrides({section: {}})
+        return cfg.with_overrides(flags) if flags else cfg
+    except (ConfigError, ValueError) as e:
+        from ..cli import UserError
+
+        raise UserError(str(e)) from None
+
+
+def train_config_from_args(args: argparse.Namespace, store=None):
+    """The TrainConfig `synthrl train` runs with (train_run_config's train section)."""
+    return train_run_config(args, store).train
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     store = open_run(args, create=False)
+    if args.print_config:
+        return _print_config(train_run_config(args, store))
     with stage_guard(store, "train"):
         return _train(args, store)
 
 
 def _train(args: argparse.Namespace, store) -> int:
     from ..cli import UserError
+    from ..config import ConfigError
     from ..stages.train import TrainError, train
 
     try:
@@ -134,7 +139,7 @@ def _train(args: argparse.Namespace, store) -> int:
         selection = args.selection if args.selection is not None else \
             (store.get_config("train_selection") if args.resume else None)
         report = train(store, config, resume=args.resume, selection_id=selection)
-    except TrainError as e:
+    except (TrainError, ConfigError) as e:
         raise UserError(str(e)) from None
     from accelerate import PartialState
 
@@ -168,22 +173,31 @@ def _fmt_eval(e: dict) -> str:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     store = open_run(args, create=False)
+    if args.print_config:
+        return _print_config(eval_run_config(args, store))
     with stage_guard(store, "eval"):
         return _eval(args, store)
 
 
+def eval_run_config(args: argparse.Namespace, store):
+    """The resolved config of `synthrl eval` (resolve_config, then --benchmark and this command's flags);
+    a config whose evaluate section is null evaluates with its profile's evaluation settings."""
+    return _over(_run_config(store, args), "evaluate", field_overrides(args))
+
+
 def _eval(args: argparse.Namespace, store) -> int:
     from ..cli import UserError
-    from ..stages.evaluate import EvalConfig, EvalError, compare, evaluate, latest_pair
+    from ..stages.evaluate import EvalError, compare, evaluate, latest_pair
 
     task = store.load_task()
+    cfg = eval_run_config(args, store)
+    config = cfg.evaluate
+    if not cfg.benchmark:
+        raise UserError(f"run {store.name} has no benchmark in its config: give --benchmark FILE")
+    args.benchmark = cfg.benchmark
     try:
-        max_tokens = args.max_tokens or _run_config_eval_tokens(store) or EvalConfig().max_tokens
-        config = EvalConfig(question_field=args.question_field, answer_field=args.answer_field, limit=args.limit,
-                            max_tokens=max_tokens, batch_size=args.batch_size,
-                            skip_bad_lines=args.skip_bad_lines)
         eid = evaluate(store, task, args.model, args.benchmark, config)
-        overlap = _check_contamination(store, args.benchmark, args.question_field, args.answer_field)
+        overlap = _check_contamination(store, args.benchmark, config.question_field, config.answer_field)
     except EvalError as e:
         raise UserError(str(e)) from None
     this = next(e for e in store.evaluations() if e["id"] == eid)
@@ -208,13 +222,6 @@ def _eval(args: argparse.Namespace, store) -> int:
     return 0
 
 
-def _run_config_eval_tokens(store) -> int | None:
-    rc = store.get_config("run_config")
-    ev = rc.get("evaluate") if isinstance(rc, dict) else None
-    v = ev.get("max_tokens") if isinstance(ev, dict) else None
-    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None
-
-
 def _check_contamination(store, benchmark, question_field: str = "question", answer_field: str = "answer", n=None):
     from ..contamination import N, check_run
 
@@ -227,10 +234,7 @@ def cmd_contamination(args: argparse.Namespace) -> int:
     from ..stages.evaluate import EvalError
 
     store = open_run(args, create=False)
-    bench = args.benchmark
-    if bench is None:
-        rc = store.get_config("run_config")
-        bench = rc.get("benchmark") if isinstance(rc, dict) else None
+    bench = args.benchmark if args.benchmark is not None else _run_config(store).benchmark
     if not bench:
         raise UserError(f"run {store.name} has no benchmark in its config: give --benchmark FILE")
     if args.n is not None and args.n < 1:

@@ -32,13 +32,15 @@ class EvalError(ValueError):
 class EvalConfig:
     """Evaluation settings: greedy decoding, batched."""
 
-    question_field: str = "question"
-    answer_field: str = "answer"
-    limit: int | None = None        # evaluate the first N items only
-    max_tokens: int = 512
-    batch_size: int = 16
-    stop_at_answer: bool = True     # stop each reply once its answer is complete (synthrl/stopping.py)
-    skip_bad_lines: bool = False    # evaluate the good lines of a benchmark that has bad ones (they are reported)
+    question_field: str = field(default="question", metadata={"help": "JSON field holding the question"})
+    answer_field: str = field(default="answer", metadata={"help": "JSON field holding the answer"})
+    limit: int | None = field(default=None, metadata={"help": "evaluate the first N items only"})
+    max_tokens: int = field(default=512, metadata={"help": "max new tokens per answer (paper: 600)"})
+    batch_size: int = field(default=16, metadata={"help": "questions per generate call"})
+    stop_at_answer: bool = field(default=True, metadata={
+        "help": "stop each reply once its answer is complete (synthrl/stopping.py)"})
+    skip_bad_lines: bool = field(default=False, metadata={
+        "help": "evaluate the good lines of a benchmark that has bad ones (they are reported)"})
 
     def __post_init__(self):
         if self.limit is not None and self.limit < 1:

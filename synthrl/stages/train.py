@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import math
 import os
 import random
@@ -58,43 +59,51 @@ class TrainError(ValueError):
     """A training setting or precondition the user can fix; raised before any compute."""
 
 
+def _help(text: str, default):
+    return field(default=default, metadata={"help": text})
+
+
 @dataclass
 class TrainConfig:
     """RL training settings. Defaults are the paper's; `TrainConfig.profile("tiny")` is a CPU smoke run.
 
     per_device_batch counts completions (prompts x num_generations) per device per step,
     as TRL does: the paper's 4 prompts x 16 rollouts is per_device_batch=64, num_generations=16.
+    Built, checked and coerced like every stage's config (synthrl.config.build_section); the
+    profiles' values live in synthrl.config._PROFILE_VALUES.
     """
 
-    algo: str = "grpo"                   # grpo | ppo
-    learning_rate: float = 1e-6
-    num_generations: int = 16            # rollouts per prompt (GRPO group size; PPO repeats each prompt)
-    temperature: float = 1.2
-    top_p: float = 0.8                   # GRPO only (TRL's PPO samples with top_p=1)
-    beta: float = 0.001                  # KL coefficient (GRPO beta, PPO kl_coef)
-    max_prompt_length: int = 2048        # longer prompts are left out (and reported)
-    max_completion_length: int = 2048
-    epochs: float = 5.0
-    max_steps: int | None = None         # overrides epochs when set
-    per_device_batch: int = 64
-    grad_accum: int = 1
-    lora: bool = False
-    lora_r: int = 16
-    seed: int = 0
-    save_steps: int = 50
-    eval_every: int = 50                 # held-out greedy accuracy every N steps (0: only at the end)
-    heldout_fraction: float = 0.1        # of the selection, kept out of training for train/heldout_accuracy
-    # where train/heldout_accuracy items come from: "selection" (heldout_fraction of it, not trained on) or
-    # "unselected" (verified samples outside the selection; every selected sample is trained on: the paper)
-    heldout_from: str = "selection"
-    model: str | None = None             # None: the run's student ("bundled" if none); else "bundled", folder or id
-    use_vllm: bool = False
-    vllm_mode: str = "colocate"          # colocate | server (GRPO only)
-    ppo_epochs: int = 4                  # PPO optimisation epochs per batch of rollouts
-    stop_at_answer: bool = True          # end each rollout once its answer is complete (synthrl/stopping.py)
-    # also send training metrics to these trackers (comma-separated: tensorboard, trackio, wandb); the run
-    # store always gets them. "none": nothing leaves the machine.
-    report_to: str = "none"
+    #: how build_section names unknown keys of this section ("unknown training setting(s) x, y")
+    SETTING_NOUN = "training setting"
+
+    algo: str = _help("RL algorithm: grpo or ppo", "grpo")
+    learning_rate: float = _help("optimizer learning rate", 1e-6)
+    num_generations: int = _help("rollouts per prompt (GRPO group size; PPO repeats each prompt)", 16)
+    temperature: float = _help("sampling temperature of the rollouts", 1.2)
+    top_p: float = _help("nucleus sampling of the rollouts (GRPO only; TRL's PPO samples with top_p=1)", 0.8)
+    beta: float = _help("KL coefficient (GRPO beta, PPO kl_coef)", 0.001)
+    max_prompt_length: int = _help("longest prompt in tokens; longer ones are left out (and reported)", 2048)
+    max_completion_length: int = _help("longest rollout in tokens", 2048)
+    epochs: float = _help("passes over the selection (max_steps, when set, wins)", 5.0)
+    max_steps: int | None = _help("stop after N optimizer steps (overrides epochs when set)", None)
+    per_device_batch: int = _help("completions (prompts x num_generations) per device per step", 64)
+    grad_accum: int = _help("gradient accumulation steps", 1)
+    lora: bool = _help("train LoRA adapters (merged into the final model)", False)
+    lora_r: int = _help("LoRA rank", 16)
+    seed: int = _help("training seed", 0)
+    save_steps: int = _help("save a checkpoint every N steps", 50)
+    eval_every: int = _help("held-out greedy accuracy every N steps (0: only at the end)", 50)
+    heldout_fraction: float = _help("of the selection, kept out of training for train/heldout_accuracy", 0.1)
+    heldout_from: str = _help("where train/heldout_accuracy items come from: selection (heldout_fraction of it, "
+                              "not trained on) or unselected (verified samples outside the selection; every "
+                              "selected sample is trained on: the paper)", "selection")
+    model: str | None = _help("student to train: 'bundled', a folder or an id; none: the run's student", None)
+    use_vllm: bool = _help("generate rollouts with vLLM (GRPO, NVIDIA GPU)", False)
+    vllm_mode: str = _help("vLLM in this process (colocate) or a `trl vllm-serve` (server); GRPO only", "colocate")
+    ppo_epochs: int = _help("PPO optimisation epochs per batch of rollouts", 4)
+    stop_at_answer: bool = _help("end each rollout once its answer is complete (synthrl/stopping.py)", True)
+    report_to: str = _help("also send training metrics to these trackers (comma-separated: tensorboard, trackio, "
+                           "wandb); the run store always gets them; none: nothing leaves the machine", "none")
 
     def __post_init__(self):
         problems = self.problems()
@@ -152,18 +161,14 @@ class TrainConfig:
     # -- profiles and (de)serialisation ------------------------------------------
     @classmethod
     def profile(cls, name: str, **overrides: Any) -> "TrainConfig":
-        """'paper': the paper's settings. 'tiny': a few steps that finish on 2 CPU cores."""
-        profiles = {
-            # KL coefficient as the paper's text (its published code: 0.001); all M selected samples trained on
-            "paper": {"beta": 0.01, "heldout_from": "unselected"},
-            "tiny": dict(learning_rate=5e-6, num_generations=4, temperature=1.0, top_p=1.0, beta=0.001,
-                         max_prompt_length=512, max_completion_length=16, epochs=1.0, max_steps=3,
-                         per_device_batch=8, grad_accum=1, save_steps=2, eval_every=0, heldout_fraction=0.2,
-                         ppo_epochs=1),
-        }
-        if name not in profiles:
-            raise TrainError(f"unknown training profile {name!r}; choose one of {', '.join(profiles)}")
-        return cls(**{**profiles[name], **overrides})
+        """A profile's training settings (synthrl.config): 'paper', 'tiny' (a few steps on 2 CPU cores), 'demo'."""
+        from ..config import _PROFILE_VALUES
+
+        names = [p for p, sections in _PROFILE_VALUES.items() if isinstance(sections.get("train"), dict)]
+        if name not in names:
+            raise TrainError(f"unknown training profile {name!r}; choose one of {', '.join(names)}")
+        values = {k: v for k, v in _PROFILE_VALUES[name]["train"].items() if not k.startswith("__")}
+        return cls(**{**values, **overrides})
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -171,24 +176,17 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict | None, source: str = "<train config>", base: "TrainConfig | None" = None
                   ) -> "TrainConfig":
-        d = dict(d or {})
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise TrainError(f"{source}: unknown training setting(s) {', '.join(unknown)} "
-                             f"(allowed: {', '.join(sorted(names))})")
-        start = base.to_dict() if base is not None else {}
-        problems = []
-        for k, v in list(d.items()):
-            ok, d[k] = _coerce(v, _FIELD_TYPES.get(k))
-            if not ok:
-                problems.append(f"{k}: expected {_FIELD_TYPES[k].__name__}, got {v!r}")
-        if problems:
-            raise TrainError(f"{source}: " + "; ".join(problems))
-        return cls(**{**start, **d})
+        """Settings over `base` (else the defaults), checked and coerced as every section is."""
+        from ..config import ConfigError, build_section
+
+        try:
+            return build_section("train", dict(d or {}), source, base=base)
+        except ConfigError as e:
+            raise TrainError(str(e)) from None
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, base: "TrainConfig | None" = None) -> "TrainConfig":
+        """A YAML file of training settings, or a run config (its train section)."""
         p = Path(path)
         try:
             d = yaml.safe_load(p.read_text(encoding="utf-8"))
@@ -204,33 +202,6 @@ class TrainConfig:
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-
-# The plain type behind each setting (None allowed where the default is None).
-_FIELD_TYPES = {"algo": str, "learning_rate": float, "num_generations": int, "temperature": float, "top_p": float,
-                "beta": float, "max_prompt_length": int, "max_completion_length": int, "epochs": float,
-                "max_steps": int, "per_device_batch": int, "grad_accum": int, "lora": bool, "lora_r": int,
-                "seed": int, "save_steps": int, "eval_every": int, "heldout_fraction": float,
-                "heldout_from": str, "model": str,
-                "use_vllm": bool, "vllm_mode": str, "ppo_epochs": int, "stop_at_answer": bool, "report_to": str}
-
-
-def _coerce(v: Any, tp: type | None) -> tuple[bool, Any]:
-    """YAML reads 1e-6 as a string and 5 as an int: accept what clearly means the field's type."""
-    if tp is None or v is None:
-        return True, v
-    if tp is float and not isinstance(v, bool):
-        try:
-            return True, float(v)
-        except (TypeError, ValueError):
-            return False, v
-    if tp is int:
-        return isinstance(v, int) and not isinstance(v, bool), v
-    if tp is bool:
-        return isinstance(v, bool), v
-    if tp is str:
-        return isinstance(v, str), v
-    return True, v
 
 
 @dataclass
@@ -703,7 +674,10 @@ def train(store: RunStore, config: TrainConfig, stop_event: threading.Event | No
         train_run = store.start_training_run(plan.selection_id, config.algo, str(out_dir), config.to_dict(),
                                              variant=variant, resume=resume_from is not None)
         store.set_config("base_model", plan.model_path)
-        store.set_config("train_config", config.to_dict())
+        if resume_from is not None:
+            # the record says what the training runs with now; `synthrl train --resume` reads it back
+            # (synthrl.config.stored_config), so a second resume keeps the first one's flags
+            store.execute("UPDATE training_runs SET config=? WHERE id=?", (json.dumps(config.to_dict()), train_run))
         store.set_config("train_heldout_ids", [s.id for s in plan.heldout])
         store.set_config("train_selection", plan.selection_id)
         if plan.left_out_rejected:
