@@ -3,7 +3,10 @@
 Same model, same samples, same settings, in one process:
   naive     one request per rollout (n=1), one sample after another (how the paper's code calls models)
   per-sample one request per sample with n=L (the prompt is encoded once), one sample after another
-  batched   synthrl's measure(): many conversations per call and n=L each
+  batched   synthrl's measure(): many conversations per call and n=L each, the L rollouts of a
+            prompt sampled from one prefill of it (its KV cache copied L times)
+  batched, prompt read L times   the same, with num_return_sequences (each row prefills the prompt)
+  batched, 16 rows               the same as batched, in micro-batches of 16 rows (the old default)
 
     .venv/bin/python bench/rollouts.py [--samples 8] [--L 8] [--max-tokens 16] [--rows 64]
 Goal: batched >= 4x the one-at-a-time rate on 2 CPU cores.
@@ -83,8 +86,24 @@ def main() -> None:
                             remeasure=True)
         measure(store, task, model, cfg)
 
+    def no_share():
+        model.share_prefix = False
+        try:
+            batched()
+        finally:
+            model.share_prefix = True
+
+    def rows16():
+        rows = model.max_batch_size
+        model.max_batch_size = 16
+        try:
+            batched()
+        finally:
+            model.max_batch_size = rows
+
     # interleaved rounds, best time per mode: background load hits every mode alike
-    modes = (("naive (n=1 per request)", naive), ("per sample (n=L)", per_sample), ("batched measure()", batched))
+    modes = (("naive (n=1 per request)", naive), ("per sample (n=L)", per_sample), ("batched measure()", batched),
+             ("batched, prompt read L times", no_share), ("batched, 16 rows", rows16))
     best = {name: float("inf") for name, _ in modes}
     for r in range(args.repeats):
         for name, fn in modes:
@@ -98,6 +117,8 @@ def main() -> None:
     print(f"best of {args.repeats}: " + "; ".join(f"{k} {v:.1f}/s" for k, v in rate.items()))
     print(f"batched vs naive: {fast / base:.1f}x; batched vs per-sample n=L: "
           f"{fast / rate['per sample (n=L)']:.1f}x (goal >= 4x vs one at a time)")
+    print(f"shared prefill vs prompt read L times: {fast / rate['batched, prompt read L times']:.2f}x; "
+          f"{args.rows} rows vs 16 rows per call: {fast / rate['batched, 16 rows']:.2f}x")
 
 
 if __name__ == "__main__":
