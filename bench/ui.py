@@ -3,13 +3,31 @@
     .venv/bin/python bench/ui.py            # prints figures; no assertions
     .venv/bin/python bench/ui.py --no-browser
 
-Baseline in the same run: the same Review filter done the obvious way (store.samples() +
-store.pass_rates() + a Python loop), against the view's one-query pandas version.
+Baselines in the same run: the same Review filter done the obvious way (store.samples() +
+store.pass_rates() + a Python loop), against the view's one-query pandas version; and every view
+timed with the code of --baseline REV (default: the commit before the scale work of #15), extracted
+with `git archive` and run in a subprocess on the same store, so "before -> now" is measured on the
+same machine under the same load (--no-baseline skips it; then the figures measured on a quiet machine
+before the change are printed instead).
+
+What is precomputed where (the "now" figures are cold renders: the views' frame cache is cleared
+before each one, as before):
+- store (run.db): attempt_summary, per (sample, student version) the attempts' count, the majority
+  answer and its count, kept current by every write of attempts; near_duplicates, the review queue's
+  near-duplicate groups with the fingerprint of the questions they came from; map_points, the map's
+  2-D projection (as before: `synthrl map` / Update map computes it);
+- process: the majority-answer frame (only the summary rows written since are read when the attempts
+  epoch moves); the near-duplicate groups, MinHash signatures and pair verdicts until a question changes
+  (then only the changed questions' pairs are checked); the map's stored projection until its
+  map_version changes; question -> text hash (a pure function).
+The frame every tab starts from (20k samples with their pass rates) is read afresh in each cold render.
 """
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -17,7 +35,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# the baseline worker runs this file with an older synthrl + ui (git archive) first on the path
+CODE = Path(os.environ.get("SYNTHRL_BENCH_CODE") or ROOT)
+sys.path.insert(0, str(CODE))
+BASELINE_REV = "a42f6b0"  # the commit before the scale work (#15)
+# measured with the code of BASELINE_REV on a quiet machine (2 cores; the map: 601-806 ms over the colourings), for
+# when no baseline runs
+BEFORE_QUIET_MS = {"Review table before #15 (id order, 500 rows)": 360, "Review queue (needs an expert, 500 rows)": 458,
+                   "Next in queue": 422, "map figure (pass rate)": 806, "map figure (origin)": 601,
+                   "Difficulty tab (summary + 3 figures)": 709, "pass-rate histogram figure": 507,
+                   "selection preview (paper, M=500)": 527, "sample detail": 333,
+                   "queue warm-up: majority answers": 1900, "queue warm-up: near-duplicates": 1000}
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -35,6 +63,133 @@ def timed(fn, repeat: int = 5) -> tuple[float, object]:
     return statistics.median(times), out
 
 
+def view_cases(store) -> dict:
+    """The renders compared before -> now: name -> a function of no arguments. Only calls both the baseline
+    code and today's have (the worker runs this with the baseline's synthrl and ui)."""
+    from ui import views
+
+    f = views.ReviewFilter()
+    ids = [int(i) for i in views.review_table(store, f)[0]["id"][:5]]
+    sid = int(views.filter_samples(store, views.ReviewFilter(status="verified", lo=0.2, hi=0.8,
+                                                             unmeasured=False))["id"].iloc[0])
+    return {
+        "Review table before #15 (id order, 500 rows)":
+            lambda: _review_table_before_15(store, views.ReviewFilter(order="id")),
+        "Review queue (needs an expert, 500 rows)": lambda: views.review_table(store, f),
+        "Review table, id order with reasons": lambda: views.review_table(store, views.ReviewFilter(order="id")),
+        "Next in queue": lambda: views.next_in_queue(store, f, ids[-1]),
+        "sample detail": lambda: views.sample_detail(store, sid),
+        "map figure (pass rate)": lambda: views.map_view(store, "pass rate"),
+        "map figure (origin)": lambda: views.map_view(store, "origin"),
+        "coverage figures": lambda: views.coverage_view(store),
+        "Difficulty tab (summary + 3 figures)": lambda: (
+            views.difficulty_summary(store), views.pass_rate_histogram(store), views.before_after_figure(store),
+            views.shifts_figure(store)),
+        "pass-rate histogram figure": lambda: views.pass_rate_histogram(store),
+        "parent -> child figure": lambda: views.shifts_figure(store),
+        "selection preview (paper, M=500)": lambda: views.preview_selection(store, "paper", 0.1, 0.9, 500),
+        "Train tab (header, per-run curves, completions)": lambda: (
+            views.training_summary(store), views.training_figure(store), views.rollouts_table(store)),
+        "store.data_version() (each poll tick)": lambda: store.data_version(),
+    }
+
+
+def warm_up_figures(store) -> dict:
+    """What the queue pays once per app process before its first render (in-process caches empty)."""
+    from synthrl import triage
+    from ui import views
+
+    version = views.student_versions(store)[0]
+    for cache in (triage._STATS, triage._DUPS, triage._SIGS):
+        cache.clear()
+    t = time.perf_counter()
+    triage.answer_stats(store, version)
+    t1 = time.perf_counter() - t
+    t = time.perf_counter()
+    groups = triage.duplicate_groups(store)
+    return {"queue warm-up: majority answers": t1 * 1000,
+            "queue warm-up: near-duplicates": (time.perf_counter() - t) * 1000, "_groups": len(groups)}
+
+
+def baseline_worker(run: str) -> int:
+    """Serve timings of view_cases with the code on the path (a baseline checkout): one JSON line per case
+    name read from stdin, so the caller can interleave them with today's (the same load on both)."""
+    import json
+
+    from synthrl.store import RunStore
+
+    store = RunStore.open(run)
+    warm = warm_up_figures(store)
+    cases = view_cases(store)
+    print("READY " + json.dumps(warm), flush=True)
+    for line in sys.stdin:
+        name = line.strip()
+        if not name:
+            break
+        print("TIMED " + json.dumps(timed(cases[name])[0] * 1000 if name in cases else None), flush=True)
+    store.close()
+    return 0
+
+
+class Baseline:
+    """The views of an older revision (git archive into a temporary folder) timed on the same store, in a
+    subprocess that answers one case at a time."""
+
+    def __init__(self, rev: str, run: str):
+        import json
+        import subprocess
+
+        self.rev, self.proc, self.warm = rev, None, {}
+        code = Path(tempfile.mkdtemp(prefix="synthrl-bench-baseline-"))
+        atexit.register(shutil.rmtree, code, True)
+        try:
+            archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "synthrl", "ui"], capture_output=True,
+                                     check=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(code)], input=archive, check=True)
+            self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--_baseline-worker", run],
+                                         env={**os.environ, "SYNTHRL_BENCH_CODE": str(code)}, text=True,
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            line = self._line("READY ")
+            self.warm = json.loads(line) if line is not None else {}
+        except (OSError, subprocess.SubprocessError) as e:
+            print(f"baseline {rev}: not run ({e})")
+            self.close()
+
+    def _line(self, prefix: str) -> str | None:
+        for line in self.proc.stdout:
+            if line.startswith(prefix):
+                return line[len(prefix):]
+        print(f"baseline {self.rev}: the worker stopped (exit {self.proc.wait()})")
+        self.proc = None
+        return None
+
+    def time(self, name: str) -> float | None:
+        import json
+
+        if self.proc is None:
+            return None
+        self.proc.stdin.write(name + "\n")
+        self.proc.stdin.flush()
+        line = self._line("TIMED ")
+        return json.loads(line) if line is not None else None
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.stdin.close()
+            self.proc.wait()
+            self.proc = None
+
+
+def compare(name: str, now_ms: float, before: float | None, note: str = "") -> None:
+    if before is not None:
+        was = f"{before:8.1f} ms before ->"
+    elif name in BEFORE_QUIET_MS:
+        was = f"({BEFORE_QUIET_MS[name]:5d} ms quiet, old) ->"
+    else:
+        was = " " * 21
+    print(f"{name + ':':50s} {was} {now_ms:8.1f} ms{'  ' + note if note else ''}")
+
+
 def naive_filter(store, status: str, lo: float, hi: float) -> list[int]:
     rates = store.pass_rates()
     out = []
@@ -45,12 +200,11 @@ def naive_filter(store, status: str, lo: float, hi: float) -> list[int]:
     return out
 
 
-def glance_figures(store) -> None:
-    """The expert's-hour views (#15) beside today's: the map, coverage, the Difficulty tab, per-run training."""
+def build_map(store) -> None:
+    """Cache stand-in vectors and compute the stored projection, as `synthrl map` does once (not per render)."""
     import numpy as np
 
     from synthrl import atlas
-    from ui import views
 
     # the map renders from cached vectors: stand-in unit vectors here (embedding 20k texts with MiniLM on
     # 2 CPU cores takes minutes and is what `synthrl map` does once, not what a render does)
@@ -70,21 +224,6 @@ def glance_figures(store) -> None:
     rep = atlas.update_map(store)
     print(f"map: cache {len(texts)} stand-in vectors {te:.1f}s; update_map (project + near-duplicates, from "
           f"cache) {time.perf_counter() - t:.1f}s; {rep.duplicate_samples} samples in {rep.duplicate_groups} clusters")
-    tm, _ = timed(lambda: views.map_view(store, "pass rate"))
-    print(f"map figure (pass rate, from the stored projection): {tm * 1000:6.1f} ms")
-    tm2, _ = timed(lambda: views.map_view(store, "origin"))
-    print(f"map figure (origin):                            {tm2 * 1000:8.1f} ms")
-    tc, _ = timed(lambda: views.coverage_view(store))
-    print(f"coverage figures:                               {tc * 1000:8.1f} ms")
-
-    def difficulty_tab():
-        return (views.difficulty_summary(store), views.pass_rate_histogram(store), views.before_after_figure(store),
-                views.shifts_figure(store))
-
-    td, _ = timed(difficulty_tab)
-    print(f"Difficulty tab (summary + 3 figures):           {td * 1000:8.1f} ms")
-    tt, _ = timed(lambda: (views.training_summary(store), views.training_figure(store), views.rollouts_table(store)))
-    print(f"Train tab (header, per-run curves, completions): {tt * 1000:7.1f} ms")
 
 
 def _review_table_before_15(store, f, limit: int = 500):
@@ -102,43 +241,82 @@ def _review_table_before_15(store, f, limit: int = 500):
         "reference": shown["reference"].fillna("").map(lambda x: views._clip(x, 40))})
 
 
-def review_queue_figures(store) -> None:
-    """#15 section 1-2: the "needs an expert" queue beside today's Review view, its warm-up, and fix-all."""
+def _majority_by_group_by(store, version):
+    """The majority answers as the queue computed them before #15: one GROUP BY over every attempt."""
+    import pandas as pd
+
+    rows = store.query("SELECT sample_id, extracted, count(*), max(correct) FROM attempts WHERE model_version=?"
+                       " GROUP BY sample_id, extracted", (version,))
+    g = pd.DataFrame([tuple(r) for r in rows], columns=["sample_id", "answer", "count", "correct"])
+    answered = g[g["answer"].notna()].sort_values(["sample_id", "count", "correct"], ascending=[True, False, True])
+    top = answered.drop_duplicates("sample_id").set_index("sample_id")
+    return pd.DataFrame({"n": g.groupby("sample_id")["count"].sum(), "top_answer": top["answer"],
+                         "top_count": top["count"]})
+
+
+def review_queue_figures(store, baseline: Baseline | None) -> None:
+    """#15 section 1-2: the queue's warm-up per app process, the views beside the baseline's, then edits."""
     from synthrl import triage
     from synthrl.fix import FixSpec, apply_fix, plan_fix, undo_fix
     from synthrl.review import edit_sample
     from ui import views
 
     version = views.student_versions(store)[0]
+    t = time.perf_counter()
+    old = _majority_by_group_by(store, version)
+    t_old = time.perf_counter() - t
+    stats = triage.answer_stats(store, version)
+    same = (old["n"].sort_index().to_numpy() == stats["n"].sort_index().to_numpy()).all() and \
+        (old["top_count"].sort_index().fillna(0).to_numpy() == stats["top_count"].sort_index().to_numpy()).all() and \
+        (old["top_answer"].sort_index().fillna("").to_numpy() == stats["top_answer"].sort_index().fillna("")
+         .to_numpy()).all()
+    print(f"majority answers, GROUP BY over the attempts (the old way): {t_old * 1000:.0f} ms; the stored "
+          f"summary {'equals' if same else 'DIFFERS FROM'} it")
     for cache in (triage._STATS, triage._DUPS, triage._SIGS):
         cache.clear()
-    t = time.perf_counter()
-    triage.answer_stats(store, version)
-    t1 = time.perf_counter() - t
+    store.execute("DELETE FROM meta WHERE key='near_duplicates_key'")  # as if never computed on this run
     t = time.perf_counter()
     groups = triage.duplicate_groups(store)
-    t2 = time.perf_counter() - t
-    print(f"queue warm-up, once per app process: majority answers (SQL GROUP BY) {t1 * 1000:.0f} ms; "
-          f"near-duplicates (MinHash) {t2 * 1000:.0f} ms ({len(groups)} samples in groups)")
+    print(f"near-duplicates (MinHash), first time on this run (computed, then stored): "
+          f"{(time.perf_counter() - t) * 1000:.0f} ms ({len(groups)} samples in groups)")
+    w = warm_up_figures(store)
+    warm = baseline.warm if baseline is not None else {}
+    compare("queue warm-up: majority answers", w["queue warm-up: majority answers"],
+            warm.get("queue warm-up: majority answers"), "(reads the stored summary)")
+    compare("queue warm-up: near-duplicates", w["queue warm-up: near-duplicates"],
+            warm.get("queue warm-up: near-duplicates"), "(reads the stored groups; a new process or the CLI)")
+    print("each view: median of 5 cold renders (frame cache cleared), the baseline's and today's taken in turn")
+    for name, fn in view_cases(store).items():
+        before = baseline.time(name) if baseline is not None else None
+        note = ""
+        if name.startswith("Review queue"):
+            tq, (table, cap) = timed(fn)
+            note = f"({cap.split('**')[3] if cap.count('**') >= 4 else ''})"
+        else:
+            tq, _ = timed(fn)
+        compare(name, tq * 1000, before, note)
+    if baseline is not None:
+        baseline.close()
     f = views.ReviewFilter()
-    tb, _ = timed(lambda: _review_table_before_15(store, views.ReviewFilter(order="id")))
-    print(f"Review table before #15 (id order, 500 rows):   {tb * 1000:8.1f} ms")
-    tq, (table, cap) = timed(lambda: views.review_table(store, f))
-    print(f"Review queue (needs an expert, reasons, 500 rows): {tq * 1000:6.1f} ms  "
-          f"({cap.split('**')[3] if cap.count('**') >= 4 else ''})")
-    ti, _ = timed(lambda: views.review_table(store, views.ReviewFilter(order="id")))
-    print(f"Review table, id order with reasons:            {ti * 1000:8.1f} ms")
-    ids = [int(i) for i in table["id"][:5]]
+    ids = [int(i) for i in views.review_table(store, f)[0]["id"][:5]]
     times = []
     for sid in ids:
         edit_sample(store, sid, status="accepted", author="bench")
         t = time.perf_counter()
         views.review_table(store, f)
         times.append(time.perf_counter() - t)
-    print(f"Review queue right after an accept (new data version, incremental): "
+    print(f"Review queue right after an accept (new data version): "
           f"{statistics.median(times) * 1000:6.1f} ms (median of {len(times)})")
-    tn, _ = timed(lambda: views.next_in_queue(store, f, ids[-1]))
-    print(f"Next in queue:                                  {tn * 1000:8.1f} ms")
+    times = []
+    for sid in ids:
+        q = store.sample(sid).question
+        edit_sample(store, sid, question=q + " (edited)", author="bench")
+        t = time.perf_counter()
+        views.review_table(store, f)
+        times.append(time.perf_counter() - t)
+    print(f"Review queue right after a question edit: first in this process {times[0] * 1000:.0f} ms (MinHash "
+          f"signatures of every question computed, as the groups came from the store); then "
+          f"{statistics.median(times[1:]) * 1000:.1f} ms (median of {len(times) - 1}; only the edited questions)")
     spec = FixSpec("A bakery sold", "A patisserie sold")
     t = time.perf_counter()
     changes = plan_fix(store, spec)
@@ -160,9 +338,15 @@ def main() -> int:
     ap.add_argument("--rollouts", type=int, default=65,
                     help="student attempts per sample (65 x 20,000 = the 1.3M attempts of issue #15)")
     ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--baseline", default=BASELINE_REV, help="git revision whose views to time beside today's")
+    ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--_baseline-worker", dest="worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.worker:
+        return baseline_worker(args.worker)
 
     runs = Path(tempfile.mkdtemp(prefix="synthrl-bench-ui-"))
+    atexit.register(shutil.rmtree, runs, True)  # ~200 MB
     os.environ["SYNTHRL_RUNS"] = str(runs)
     from synthrl.store import RunStore
     from ui import views
@@ -170,12 +354,20 @@ def main() -> int:
     sys.path.insert(0, str(ROOT / "tests"))
     from populated_run import populate_run
 
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
     n0 = max(1, round(args.samples / 1.5))
     t = time.perf_counter()
     store = populate_run(RunStore.open("big"), n=n0, seed=0, rollouts=args.rollouts)
     total = store.scalar("SELECT count(*) FROM samples")
     print(f"populated {total} samples ({store.scalar('SELECT count(*) FROM attempts')} attempts) "
           f"in {time.perf_counter() - t:.1f}s")
+    build_map(store)
+
+    baseline = None
+    if not args.no_baseline:
+        baseline = Baseline(args.baseline, "big")
+        if baseline.proc is not None:
+            print(f"baseline: the views of {args.baseline} (git archive), timed on the same store in a subprocess")
 
     f = views.ReviewFilter(status="verified", lo=0.2, hi=0.8, unmeasured=False)
     tb, ids_naive = timed(lambda: naive_filter(store, "verified", 0.2, 0.8))
@@ -185,19 +377,8 @@ def main() -> int:
     print(f"review filter, views.filter_samples:            {tv * 1000:8.1f} ms  ({tb / tv:.1f}x)")
     tt, _ = timed(lambda: views.review_table(store, f))
     print(f"review table incl. formatting (500 rows shown): {tt * 1000:8.1f} ms")
-    sid = int(df["id"].iloc[0])
-    td, _ = timed(lambda: views.sample_detail(store, sid))
-    print(f"sample detail:                                  {td * 1000:8.1f} ms")
-    th, _ = timed(lambda: views.pass_rate_histogram(store))
-    print(f"pass-rate histogram figure:                     {th * 1000:8.1f} ms")
-    ts, _ = timed(lambda: views.shifts_figure(store))
-    print(f"parent -> child figure:                         {ts * 1000:8.1f} ms")
-    tp, _ = timed(lambda: views.preview_selection(store, "paper", 0.1, 0.9, 500))
-    print(f"selection preview (paper, M=500):               {tp * 1000:8.1f} ms")
-    tf, _ = timed(lambda: store.data_version(), repeat=50)
-    print(f"store.data_version() (each poll tick):          {tf * 1000:8.2f} ms")
-    glance_figures(store)
-    review_queue_figures(store)
+    review_queue_figures(store, baseline)
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     store.close()
 
     if args.no_browser or not os.path.exists("/usr/bin/chromium"):

@@ -154,21 +154,53 @@ def sample_frame(store: RunStore, version: str | None = None) -> pd.DataFrame:
     return df
 
 
+_HASHES: dict[str, str] = {}
+
+
+def _hashes(texts: list) -> list[str]:
+    """text_hash of each text, remembered in this process (a pure function of the text: nothing to invalidate)."""
+    memo = _HASHES
+    if len(memo) > 400_000:
+        memo.clear()
+    out = [memo.get(t) for t in texts]
+    for i, h in enumerate(out):
+        if h is None:
+            out[i] = memo[texts[i]] = text_hash(texts[i])
+    return out
+
+
+_PROJECTIONS: dict[tuple, tuple[pd.DataFrame, list]] = {}
+
+
+def _projection(store: RunStore) -> tuple[pd.DataFrame, list]:
+    """The stored projection: (samples' points indexed by text hash: x, y, dup) and the passages' rows.
+    Kept in this process until the store's map_version changes (update_map replaces it)."""
+    key = (str(store.path), store.meta("created_at"), store.map_version())
+    hit = _PROJECTIONS.get(key)
+    if hit is None:
+        where = pd.DataFrame(store.map_points("sample"), columns=["hash", "x", "y", "dup"])
+        where = where.drop_duplicates("hash").set_index("hash")
+        hit = (where, store.map_points("passage"))
+        for k in [k for k in _PROJECTIONS if k[:2] == key[:2]]:
+            _PROJECTIONS.pop(k)
+        if len(_PROJECTIONS) >= 4:
+            _PROJECTIONS.pop(next(iter(_PROJECTIONS)))
+        _PROJECTIONS[key] = hit
+    return hit
+
+
 def map_points(store: RunStore, samples: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(samples with x, y, dup; only those on the map) and (passages: x, y, used)."""
-    pts = store.map_points("sample")
-    if not pts or not len(samples):
+    where, pp = _projection(store)
+    if not len(where) or not len(samples):
         return samples.head(0).assign(x=[], y=[], dup=[]), pd.DataFrame(columns=["x", "y", "used", "text"])
-    xy = {h: (x, y, d) for h, x, y, d in pts}
-    got = [xy.get(text_hash(q)) for q in samples["question"]]
-    keep = np.array([g is not None for g in got])
+    at = where.index.get_indexer(_hashes(samples["question"].tolist()))
+    keep = at >= 0
     on = samples[keep].copy()
-    arr = np.array([g for g in got if g is not None], dtype=float) if keep.any() else np.zeros((0, 3))
-    on["x"], on["y"] = arr[:, 0], arr[:, 1]
-    on["dup"] = arr[:, 2]  # NaN: no near-identical question
-    used = {text_hash(r[0]) for r in store.query(
-        "SELECT DISTINCT c.text FROM samples s JOIN chunks c ON c.id=s.passage_id")}
-    pp = store.map_points("passage")
+    on["x"] = where["x"].to_numpy(dtype=float)[at[keep]]
+    on["y"] = where["y"].to_numpy(dtype=float)[at[keep]]
+    on["dup"] = where["dup"].to_numpy(dtype=float)[at[keep]]  # NaN: no near-identical question
+    used = {text_hash(t) for t in store.used_passage_texts()}
     passages = pd.DataFrame([(x, y, h in used) for h, x, y, _ in pp], columns=["x", "y", "used"])
     return on, passages
 
@@ -187,6 +219,25 @@ def _clip(text: Any, n: int = 110) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
+_PLAIN = r"[!-~]+(?: [!-~]+)*"  # printable ASCII words, single spaces: what _clip leaves as it is (if short)
+
+
+def _clip_all(texts: pd.Series, n: int = 110) -> np.ndarray:
+    """_clip of every text as a str array (not object: plotly deep-copies those element by element). Texts of
+    printable ASCII words with single spaces (found in one vectorised match) are cut as _clip would cut them
+    without a Python call each; any other text goes through _clip itself."""
+    s = texts.fillna("").astype(str)
+    plain = s.str.fullmatch(_PLAIN).to_numpy(dtype=bool)
+    long = (s.str.len() > n).to_numpy(dtype=bool)
+    out = s.to_numpy(dtype=object)
+    cut = plain & long
+    if cut.any():
+        out[cut] = (s[cut].str.slice(0, n - 1) + "…").to_numpy(dtype=object)
+    if (~plain).any():
+        out[~plain] = [_clip(t, n) for t in out[~plain]]
+    return np.asarray(out.tolist(), dtype=str) if len(out) else np.zeros(0, dtype=str)
+
+
 def map_figure(store: RunStore, color: str = "pass rate", version: str | None = None,
                samples: pd.DataFrame | None = None):
     """The map as a plotly figure: samples coloured by `color` (COLOR_BY) with the question on hover and
@@ -195,16 +246,25 @@ def map_figure(store: RunStore, color: str = "pass rate", version: str | None = 
     import plotly.graph_objects as go
 
     df = sample_frame(store, version) if samples is None else samples
-    on, passages = map_points(store, df)
-    fig = go.Figure()
+    # only the columns drawn: the rows on the map are copied
+    on, passages = map_points(store, df[[c for c in ("id", "question", "pass_rate", "status", "round", "origin")
+                                         if c in df.columns]])
     if not len(on):
         missing = len(df)
+        fig = go.Figure(layout={"xaxis": {"visible": False}, "yaxis": {"visible": False}, "height": 520})
         fig.add_annotation(text=("No samples yet" if not missing else
                                  f"{missing} samples are not on the map yet: press Update map "
                                  f"(or run synthrl map {store.name})"),
                            showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 14})
-        fig.update_layout(xaxis={"visible": False}, yaxis={"visible": False}, height=520)
         return fig
+    off = len(df) - len(on)
+    # the layout goes to the constructor: fig.update_layout costs ~10 ms of plotly validation
+    fig = go.Figure(layout={
+        "title": {"text": f"Samples and passages by meaning (MiniLM + PCA); colour: {color}"
+                          + (f" — {off} newer samples not on the map yet (Update map)" if off else "")},
+        "height": 560, "legend": {"orientation": "h", "yanchor": "top", "y": -0.04, "x": 0},
+        "xaxis": {"showticklabels": False, "zeroline": False}, "yaxis": {"showticklabels": False, "zeroline": False},
+        "margin": {"l": 20, "r": 20, "t": 50, "b": 20}, "hovermode": "closest", "clickmode": "event"})
     for used, name, col in ((False, "passage no sample uses", "#e5e7eb"), (True, "passage used", "#9ca3af")):
         sub = passages[passages["used"] == used]
         if len(sub):
@@ -212,20 +272,23 @@ def map_figure(store: RunStore, color: str = "pass rate", version: str | None = 
                                        name=f"{name} ({len(sub)})", hoverinfo="skip",
                                        marker={"color": col, "size": 6, "symbol": "square"}))
     hover = "#%{customdata}: %{text}<extra>%{fullData.name}</extra>"
-    text = np.array([_clip(q) for q in on["question"]], dtype=object)
-    ids = on["id"].to_numpy()
+    # numpy arrays throughout (plotly validates a list element by element); the ids as Python ints in an object
+    # array, so the page still gets them as a plain JSON list (click-through reads them from the plot's data)
+    text = _clip_all(on["question"])
+    ids = np.array(on["id"].astype(int).tolist() + [None], dtype=object)[:-1]
+    xs, ys = on["x"].to_numpy(), on["y"].to_numpy()
     if color == "pass rate":
         measured = on["pass_rate"].notna().to_numpy()
         if (~measured).any():
-            fig.add_trace(go.Scattergl(x=on["x"].to_numpy()[~measured], y=on["y"].to_numpy()[~measured],
+            fig.add_trace(go.Scattergl(x=xs[~measured], y=ys[~measured],
                                        mode="markers", name=f"not measured ({int((~measured).sum())})",
-                                       customdata=ids[~measured].tolist(), text=text[~measured], hovertemplate=hover,
+                                       customdata=ids[~measured], text=text[~measured], hovertemplate=hover,
                                        marker={"color": "#6b7280", "size": 7, "symbol": "x"}))
         if measured.any():
             pr = on["pass_rate"].to_numpy()[measured]
             fig.add_trace(go.Scattergl(
-                x=on["x"].to_numpy()[measured], y=on["y"].to_numpy()[measured], mode="markers",
-                name=f"samples ({int(measured.sum())})", customdata=ids[measured].tolist(), text=text[measured],
+                x=xs[measured], y=ys[measured], mode="markers",
+                name=f"samples ({int(measured.sum())})", customdata=ids[measured], text=text[measured],
                 hovertemplate="#%{customdata} · pass rate %{marker.color:.2f}: %{text}<extra></extra>",
                 marker={"color": pr, "cmin": 0, "cmax": 1, "colorscale": "RdYlGn", "size": 7,
                         "colorbar": {"title": "pass rate", "thickness": 12}}))
@@ -233,23 +296,16 @@ def map_figure(store: RunStore, color: str = "pass rate", version: str | None = 
         col = {"status": "status", "round": "round", "origin": "origin"}.get(color, "status")
         for value in sorted(on[col].dropna().unique(), key=str):
             m = (on[col] == value).to_numpy()
-            fig.add_trace(go.Scattergl(x=on["x"].to_numpy()[m], y=on["y"].to_numpy()[m], mode="markers",
-                                       name=f"{col} {value} ({int(m.sum())})", customdata=ids[m].tolist(), text=text[m],
+            fig.add_trace(go.Scattergl(x=xs[m], y=ys[m], mode="markers",
+                                       name=f"{col} {value} ({int(m.sum())})", customdata=ids[m], text=text[m],
                                        hovertemplate=hover, marker={"size": 7}))
     dup = on["dup"].notna().to_numpy()
     if dup.any():
-        fig.add_trace(go.Scattergl(x=on["x"].to_numpy()[dup], y=on["y"].to_numpy()[dup], mode="markers",
-                                   name=f"near-identical question ({int(dup.sum())})", customdata=ids[dup].tolist(),
+        fig.add_trace(go.Scattergl(x=xs[dup], y=ys[dup], mode="markers",
+                                   name=f"near-identical question ({int(dup.sum())})", customdata=ids[dup],
                                    text=text[dup], hovertemplate=hover,
                                    marker={"size": 13, "symbol": "circle-open", "color": "#111827",
                                            "line": {"width": 1.5}}))
-    off = len(df) - len(on)
-    fig.update_layout(
-        title=f"Samples and passages by meaning (MiniLM + PCA); colour: {color}"
-              + (f" — {off} newer samples not on the map yet (Update map)" if off else ""),
-        height=560, legend={"orientation": "h", "yanchor": "top", "y": -0.04, "x": 0},
-        xaxis={"showticklabels": False, "zeroline": False}, yaxis={"showticklabels": False, "zeroline": False},
-        margin={"l": 20, "r": 20, "t": 50, "b": 20}, hovermode="closest", clickmode="event")
     return fig
 
 

@@ -13,23 +13,25 @@ evidence that something is wrong with them, each with its reasons:
 
 Samples the expert already decided (accepted, rejected) and those the pipeline dropped come
 after the open ones. Per-sample statistics over the attempts (the student's majority answer)
-are aggregated in SQL once and then updated incrementally from the attempts and revisions
-added since, so re-ranking after an accept costs milliseconds on 20,000 samples and 1.3M
-attempts.
+come from the store's summary table, which every write of attempts keeps current, and the
+near-duplicate groups are stored with a fingerprint of the questions they came from, so
+neither is recomputed per render (or per process) on 20,000 samples and 1.3M attempts.
 
     q = queue_frame(store)                       # id, tier, priority, mask, evidence; most urgent first
     [r.text for r in reasons_of(q.loc[12])]      # ["likely wrong label: the student answers 41 in ..."]
 """
 from __future__ import annotations
 
+import hashlib
 import re
+import sqlite3
 import threading
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from .store import NEEDS_REMEASURE, RunStore
+from .store import NEEDS_REMEASURE, RunStore, StoreError
 
 
 @dataclass(frozen=True)
@@ -90,82 +92,54 @@ class Reason:
 
 
 # ---------------------------------------------------------------- the student's majority answer
-class _AnswerStats:
-    """Per sample: attempts, the most common extracted answer, its count and whether it is correct.
-
-    Built once with one GROUP BY, then kept current from the attempts (ids above the last seen)
-    and the revisions (edits drop a sample's attempts) added since.
-    """
-
-    def __init__(self):
-        self.frame = pd.DataFrame(columns=["n", "top_answer", "top_count", "top_correct"])
-        self.max_attempt = -1
-        self.max_revision = -1
-        self.lock = threading.Lock()
-
-    def refresh(self, store: RunStore, version: str) -> pd.DataFrame:
-        with self.lock:
-            top_a = store.scalar("SELECT max(id) FROM attempts") or 0
-            top_r = store.scalar("SELECT max(id) FROM revisions") or 0
-            if self.max_attempt < 0 or top_a < self.max_attempt or top_r < self.max_revision:
-                rows = store.query(
-                    "SELECT sample_id, extracted, count(*), max(correct) FROM attempts"
-                    " WHERE model_version=? AND id<=? GROUP BY sample_id, extracted", (version, top_a))
-                self.frame = _reduce(rows)
-            elif top_a > self.max_attempt or top_r > self.max_revision:
-                ids = {r[0] for r in store.query(
-                    "SELECT DISTINCT sample_id FROM attempts WHERE id>? AND id<=? AND model_version=?",
-                    (self.max_attempt, top_a, version))}
-                ids |= {r[0] for r in store.query("SELECT DISTINCT sample_id FROM revisions WHERE id>? AND id<=?",
-                                                  (self.max_revision, top_r))}
-                if ids:
-                    rows = []
-                    id_list = sorted(ids)
-                    for i in range(0, len(id_list), 900):
-                        chunk = id_list[i:i + 900]
-                        rows += store.query(
-                            "SELECT sample_id, extracted, count(*), max(correct) FROM attempts WHERE model_version=?"
-                            f" AND id<=? AND sample_id IN ({','.join('?' * len(chunk))})"
-                            " GROUP BY sample_id, extracted", (version, top_a, *chunk))
-                    kept = self.frame[~self.frame.index.isin(ids)]
-                    fresh = _reduce(rows)
-                    self.frame = pd.concat([kept, fresh]) if len(fresh) else kept
-            self.max_attempt, self.max_revision = top_a, top_r
-            return self.frame
-
-
-def _reduce(rows) -> pd.DataFrame:
-    """(sample_id, extracted, count, any correct) groups -> one row per sample."""
-    cols = ["n", "top_answer", "top_count", "top_correct"]
-    if not rows:
-        return pd.DataFrame(columns=cols)
-    g = pd.DataFrame([tuple(r) for r in rows], columns=["sample_id", "answer", "count", "correct"])
-    n = g.groupby("sample_id")["count"].sum()
-    answered = g[g["answer"].notna()].sort_values(["sample_id", "count", "correct"], ascending=[True, False, True])
-    top = answered.drop_duplicates("sample_id").set_index("sample_id")
-    out = pd.DataFrame({"n": n})
-    out["top_answer"] = top["answer"]
-    out["top_count"] = top["count"].reindex(out.index).fillna(0).astype(int)
-    out["top_correct"] = top["correct"].reindex(out.index).fillna(0).astype(bool)
-    return out
-
-
-_STATS: dict[tuple, _AnswerStats] = {}
+_STATS_COLUMNS = ["n", "top_answer", "top_count", "top_correct"]
+_STATS: dict[tuple, tuple[int, pd.DataFrame]] = {}
 _STATS_LOCK = threading.Lock()
 
 
+def _stats_frame(rows) -> pd.DataFrame:
+    if not rows:
+        return pd.DataFrame({"n": np.zeros(0, np.int64), "top_answer": pd.array([], dtype="str"),
+                             "top_count": np.zeros(0, np.int64), "top_correct": np.zeros(0, bool)},
+                            index=pd.Index(np.zeros(0, np.int64), name="sample_id"))
+    ids, n, _k, top, count, ok = zip(*rows)
+    # pandas' default string dtype, missing = NaN: what inference made of the answers before
+    return pd.DataFrame({"n": np.asarray(n, dtype=np.int64), "top_answer": pd.array(top, dtype="str"),
+                         "top_count": np.asarray(count, dtype=np.int64), "top_correct": np.asarray(ok, dtype=bool)},
+                        index=pd.Index(np.asarray(ids, dtype=np.int64), name="sample_id"))
+
+
 def answer_stats(store: RunStore, version: str | None) -> pd.DataFrame:
-    """The student's answers per sample under `version`: n, top_answer, top_count, top_correct (indexed by id)."""
+    """The student's answers per sample under `version`: n, top_answer, top_count, top_correct (indexed by id).
+
+    Read from the store's per-sample summary (kept current by every write of attempts); this process
+    keeps the frame and, when the attempts epoch moves, reads only the summary rows written since (an
+    accept changes nothing here; a re-measured or edited sample, one row). Treat as read-only.
+    """
     if version is None:
-        return pd.DataFrame(columns=["n", "top_answer", "top_count", "top_correct"])
+        return _stats_frame([])
     key = (str(store.path), store.meta("created_at"), version)
+    now = store.answer_summary_version()
     with _STATS_LOCK:
-        cache = _STATS.get(key)
-        if cache is None:
-            if len(_STATS) >= 8:
-                _STATS.pop(next(iter(_STATS)))
-            cache = _STATS[key] = _AnswerStats()
-    return cache.refresh(store, version)
+        seen = _STATS.get(key)
+    if seen is not None and seen[0] == now:
+        return seen[1]
+    if seen is not None and seen[0] < now:
+        rows = store.answer_summary_since(version, seen[0], now)
+        if len(rows) < max(1000, len(seen[1]) // 4):
+            changed = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            kept = seen[1][~seen[1].index.isin(changed)]
+            fresh = _stats_frame([r for r in rows if r[1] > 0])
+            frame = pd.concat([kept, fresh]) if len(fresh) else kept
+        else:
+            frame = _stats_frame(store.answer_summary(version))
+    else:
+        frame = _stats_frame(store.answer_summary(version))
+    with _STATS_LOCK:
+        if len(_STATS) >= 8 and key not in _STATS:
+            _STATS.pop(next(iter(_STATS)))
+        _STATS[key] = (now, frame)
+    return frame
 
 
 # ---------------------------------------------------------------- near-duplicate questions
@@ -179,12 +153,18 @@ _B = _rng.integers(0, _MASK, size=_PERMS, dtype=np.int64).astype(np.uint64)
 _MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
 
 
+def _stable_hash(words: str) -> int:
+    """A 64-bit hash that is the same in every process (Python's str hash is salted per process,
+    which made the near-duplicate groups differ from one app start to the next)."""
+    return int.from_bytes(hashlib.blake2b(words.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+
+
 def shingles(text: str) -> frozenset[int]:
     """The hashed word 3-grams of a text (lower-cased; a text under 3 words is one shingle)."""
     ws = _WORD.findall((text or "").lower())
     if len(ws) < 3:
-        return frozenset((hash(" ".join(ws)),))
-    return frozenset(map(hash, zip(ws, ws[1:], ws[2:])))
+        return frozenset((_stable_hash(" ".join(ws)),))
+    return frozenset(_stable_hash(f"{a} {b} {c}") for a, b, c in zip(ws, ws[1:], ws[2:]))
 
 
 def _signatures(sets: list[frozenset[int]]) -> np.ndarray:
@@ -203,8 +183,10 @@ def near_duplicate_groups(ids: list[int], texts: list[str], similarity: float = 
     """Sample id -> the id of its group's first member, for every sample that has a near-duplicate.
 
     Candidates share a MinHash band; each is confirmed by the exact Jaccard similarity of its 3-gram
-    set with the band bucket's first member, so a bucket of any size costs linear time. `cache`
-    (id -> (text, shingles, signature)) keeps the work done for unchanged texts between calls.
+    set with the band bucket's first member, so a bucket of any size costs linear time. Groups are the
+    connected components of the confirmed pairs. `cache` keeps the work done for unchanged texts between
+    calls: id -> (text, shingles, signature), and ("pairs", similarity) -> the verdicts on candidate pairs
+    (sorted pair codes, confirmed), so after an edit only the edited questions' pairs are checked again.
     """
     if len(ids) < 2:
         return {}
@@ -214,9 +196,53 @@ def near_duplicate_groups(ids: list[int], texts: list[str], similarity: float = 
         fresh = [shingles(texts[i]) for i in todo]
         for i, sh, sg in zip(todo, fresh, _signatures(fresh)):
             cache[ids[i]] = (texts[i], sh, sg)
-    sets = [cache[sid][1] for sid in ids]
-    sig = np.stack([cache[sid][2] for sid in ids])
-    parent = list(range(len(ids)))
+        changed = np.array([ids[i] for i in todo], dtype=np.int64)
+        for key in [k for k in cache if isinstance(k, tuple) and k[0] == "pairs"]:  # pairs of edited texts
+            codes, ok = cache[key]
+            keep = ~(np.isin(codes >> 32, changed) | np.isin(codes & 0xFFFFFFFF, changed))
+            cache[key] = (codes[keep], ok[keep])
+    entries = [cache[sid] for sid in ids]
+    sid = np.asarray(ids, dtype=np.int64)
+    stacked = cache.get(("stack",))
+    if stacked is not None and np.array_equal(stacked[0], sid):
+        sig = stacked[1].copy()
+        for i in todo:
+            sig[i] = entries[i][2]
+    else:
+        sig = np.stack([e[2] for e in entries])
+    cache[("stack",)] = (sid, sig)
+
+    n = len(ids)
+    everyone = np.arange(n)
+    firsts, heads_of = [], []
+    for b in range(_BANDS):
+        band = sig[:, b * _ROWS:(b + 1) * _ROWS]
+        key = band[:, 0] ^ (band[:, 1] * _MIX[0]) ^ (band[:, 2] * _MIX[1])
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        heads = first[inverse.reshape(-1)]
+        m = heads != everyone
+        firsts.append(everyone[m])
+        heads_of.append(heads[m])
+    at = np.unique(np.concatenate(firsts).astype(np.int64) * n + np.concatenate(heads_of))
+    pi, pj = at // n, at % n
+    if len(ids) and (sid.min() < 0 or sid.max() >= 1 << 32):
+        raise ValueError("sample ids must be in [0, 2**32) for near-duplicate pair codes")
+    codes = (sid[pi] << 32) | sid[pj]
+    known_codes, known_ok = cache.get(("pairs", similarity), (np.zeros(0, np.int64), np.zeros(0, bool)))
+    where = np.searchsorted(known_codes, codes)
+    where_c = np.minimum(where, max(len(known_codes) - 1, 0))
+    found = (known_codes[where_c] == codes) if len(known_codes) else np.zeros(len(codes), bool)
+    ok = np.zeros(len(codes), bool)
+    ok[found] = known_ok[where_c[found]]
+    for k in np.nonzero(~found)[0].tolist():
+        a, c = entries[pi[k]][1], entries[pj[k]][1]
+        both = len(a & c)
+        ok[k] = both >= similarity * (len(a) + len(c) - both)  # |a & c| >= s |a | c|
+    if (~found).any():
+        merged = np.concatenate([known_codes, codes[~found]])
+        order = np.argsort(merged, kind="stable")
+        cache[("pairs", similarity)] = (merged[order], np.concatenate([known_ok, ok[~found]])[order])
+    parent = list(range(n))
 
     def find(i: int) -> int:
         while parent[i] != i:
@@ -224,19 +250,12 @@ def near_duplicate_groups(ids: list[int], texts: list[str], similarity: float = 
             i = parent[i]
         return i
 
-    everyone = np.arange(len(ids))
-    for b in range(_BANDS):
-        band = sig[:, b * _ROWS:(b + 1) * _ROWS]
-        key = band[:, 0] ^ (band[:, 1] * _MIX[0]) ^ (band[:, 2] * _MIX[1])
-        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-        heads = first[inverse.reshape(-1)]
-        for i in np.nonzero(heads != everyone)[0]:
-            j = int(heads[i])
-            a, c = sets[i], sets[j]
-            if find(i) != find(j) and len(a & c) >= similarity * len(a | c):
-                parent[find(i)] = find(j)
+    for i, j in zip(pi[ok].tolist(), pj[ok].tolist()):
+        ri, rj = find(i), find(j)
+        if ri != rj:
+            parent[ri] = rj
     groups: dict[int, list[int]] = {}
-    for i in range(len(ids)):
+    for i in np.unique(np.concatenate([pi[ok], pj[ok]])).tolist():  # everyone else is on their own
         groups.setdefault(find(i), []).append(i)
     out = {}
     for members in groups.values():
@@ -251,18 +270,42 @@ _DUPS: dict[tuple, dict[int, int]] = {}
 _SIGS: dict[tuple, dict] = {}
 
 
-def duplicate_groups(store: RunStore, similarity: float = 0.8) -> dict[int, int]:
-    """near_duplicate_groups over the run's questions; recomputed only when a question is added or edited."""
-    key = (str(store.path), store.meta("created_at"), similarity, store.scalar("SELECT max(id) FROM samples"),
-           store.scalar("SELECT count(*) FROM samples"),
-           store.scalar("SELECT max(id) FROM revisions WHERE field='question'"))
+def questions_fingerprint(ids, texts) -> str:
+    """What near-duplicate groups depend on: every sample id and its question (and each one's length, so
+    no two lists of questions join to the same text), hashed."""
+    texts = [t or "" for t in texts] if any(t is None for t in texts) else texts
+    h = hashlib.blake2b(digest_size=16)
+    h.update(b"shingles-v2")  # v2: shingles hashed the same in every process (groups stored by v1 are not reused)
+    h.update(np.asarray(ids, dtype=np.int64).tobytes())
+    h.update(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)).tobytes())
+    h.update("\x1f".join(texts).encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+def duplicate_groups(store: RunStore, similarity: float = 0.8, ids=None, texts=None) -> dict[int, int]:
+    """near_duplicate_groups over the run's questions (`ids`, `texts`: every sample's id and question, by
+    id, when the caller holds them). Keyed by a fingerprint of the ids and questions: kept in this process,
+    and stored in the run, so a new process (or the CLI) reads them instead of computing them again;
+    recomputed (incrementally, for the texts this process has seen) only when a question is added or edited."""
+    if ids is None or texts is None:
+        rows = store.query_tuples("SELECT id, question FROM samples ORDER BY id")
+        ids, texts = [r[0] for r in rows], [r[1] for r in rows]
+    ids = np.asarray(ids, dtype=np.int64)
+    texts = list(texts)
+    fp = f"{similarity:g}:{questions_fingerprint(ids, texts)}"
+    key = (str(store.path), store.meta("created_at"), fp)
     hit = _DUPS.get(key)
     if hit is not None:
         return hit
-    rows = store.query("SELECT id, question FROM samples ORDER BY id")
-    sigs = _SIGS.setdefault(key[:2], {})
-    groups = near_duplicate_groups([r[0] for r in rows], [r[1] for r in rows], similarity, cache=sigs)
-    for k in [k for k in _DUPS if k[0] == key[0]]:
+    groups = store.near_duplicates(fp)
+    if groups is None:
+        sigs = _SIGS.setdefault(key[:2], {})
+        groups = near_duplicate_groups(ids.tolist(), texts, similarity, cache=sigs)
+        try:
+            store.set_near_duplicates(fp, groups)
+        except (StoreError, sqlite3.Error):
+            pass  # a busy or read-only store: the groups are still right, just not kept for the next process
+    for k in [k for k in _DUPS if k[:2] == key[:2]]:
         _DUPS.pop(k)
     _DUPS[key] = groups
     return groups
@@ -278,17 +321,17 @@ def queue_frame(store: RunStore, version: str | None = None, config: QueueConfig
     """Every sample with its reasons (a bitmask of REASON_KINDS) and the evidence, most urgent first.
 
     tier 0: open samples (pending, verified) with a reason; 1: open without one; 2: decided or dropped.
-    Within a tier: priority (sum of reason weights), then id. `samples` (id, status, flags, agreement,
-    reference) can be passed in when the caller holds them already.
+    Within a tier: priority (sum of reason weights), then id. `samples` (every sample, by id: id, status,
+    flags, agreement, reference, and question if at hand) can be passed in when the caller holds them already.
     """
     from .stages.select import default_model_version
 
     cfg = config or QueueConfig()
     version = version or default_model_version(store)
     if samples is None:
-        samples = pd.DataFrame([tuple(r) for r in store.query(
-            "SELECT id, status, flags, agreement, reference FROM samples ORDER BY id")],
-            columns=["id", "status", "flags", "agreement", "reference"])
+        samples = pd.DataFrame(store.query_tuples(
+            "SELECT id, status, flags, agreement, reference, question FROM samples ORDER BY id"),
+            columns=["id", "status", "flags", "agreement", "reference", "question"])
     df = samples[["id", "status", "flags", "agreement", "reference"]].set_index("id", drop=False)
     if not len(df):
         return pd.DataFrame(columns=QUEUE_COLUMNS)
@@ -312,7 +355,11 @@ def queue_frame(store: RunStore, version: str | None = None, config: QueueConfig
     mask |= np.where(flags.str.contains(NEEDS_REMEASURE, regex=False), BIT["needs_remeasure"], 0)
 
     dup_of = pd.Series(pd.NA, index=ids, dtype="Int64")
-    groups = duplicate_groups(store, cfg.duplicate_similarity)
+    if "question" in samples.columns:
+        groups = duplicate_groups(store, cfg.duplicate_similarity, samples["id"].to_numpy(),
+                                  samples["question"].tolist())
+    else:
+        groups = duplicate_groups(store, cfg.duplicate_similarity)
     if groups:
         g = pd.Series(groups).reindex(ids)
         accepted = df["status"] == "accepted"

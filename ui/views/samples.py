@@ -17,18 +17,30 @@ from .common import MAX_TABLE_ROWS, _clip, _code
 
 # -- samples ------------------------------------------------------------------------------------------
 def student_versions(store: RunStore) -> list[str]:
-    """Model versions with pass rates; the run's base student (the select stage's default) first."""
+    """Model versions with pass rates; the run's base student (the select stage's default) first.
+
+    Asked several times per render: kept per data version (and recorded base student)."""
+    key = (str(store.path), store.data_version(), store.meta("base_student_version"))
+    hit = _VERSIONS_CACHE.get(key)
+    if hit is not None:
+        return list(hit)
     versions = store.pass_rate_versions()
     base = store.base_student_version()
-    return ([base] if base in versions else []) + [v for v in versions if v != base]
+    out = ([base] if base in versions else []) + [v for v in versions if v != base]
+    if len(_VERSIONS_CACHE) >= 4:
+        _VERSIONS_CACHE.pop(next(iter(_VERSIONS_CACHE)))
+    _VERSIONS_CACHE[key] = tuple(out)
+    return out
 
 
 _FRAME_CACHE: dict[tuple, pd.DataFrame] = {}
+_VERSIONS_CACHE: dict[tuple, tuple] = {}
 
 
 def clear_cache() -> None:
     _FRAME_CACHE.clear()
     _QUEUE_CACHE.clear()
+    _VERSIONS_CACHE.clear()
 
 
 def _frame(store: RunStore, version: str | None) -> pd.DataFrame:
@@ -49,15 +61,13 @@ def _frame(store: RunStore, version: str | None) -> pd.DataFrame:
 
 
 def _load_frame(store: RunStore, version: str | None) -> pd.DataFrame:
-    df = pd.DataFrame(store.sample_rows(),
-        columns=["id", "round", "origin", "parent_id", "status", "flags", "agreement", "question", "reference"])
     if version is None:
         versions = student_versions(store)
         version = versions[0] if versions else None
+    df = pd.DataFrame(store.sample_table(version), columns=list(store.SAMPLE_TABLE_COLUMNS))
     if version is not None and len(df):
-        pr = pd.DataFrame(store.pass_rate_counts(version),
-            columns=["id", "n", "n_correct"])
-        df = df.merge(pr, on="id", how="left")
+        df["n"] = pd.to_numeric(df["n"])  # NaN where not measured
+        df["n_correct"] = pd.to_numeric(df["n_correct"])
         df["pass_rate"] = df["n_correct"] / df["n"].where(df["n"] > 0)
     else:
         df["n"] = float("nan")
