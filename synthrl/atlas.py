@@ -272,10 +272,11 @@ def map_figure(store: RunStore, color: str = "pass rate", version: str | None = 
                                        name=f"{name} ({len(sub)})", hoverinfo="skip",
                                        marker={"color": col, "size": 6, "symbol": "square"}))
     hover = "#%{customdata}: %{text}<extra>%{fullData.name}</extra>"
-    # numpy arrays throughout (plotly validates a list element by element); the ids as Python ints in an object
-    # array, so the page still gets them as a plain JSON list (click-through reads them from the plot's data)
+    # numpy arrays throughout (plotly validates a list element by element); the ids as a numpy string array:
+    # the page gets a plain JSON list (click-through reads String(customdata)), and plotly copies the array
+    # at once instead of deep-copying 20k Python ints (~35 ms at 20k samples)
     text = _clip_all(on["question"])
-    ids = np.array(on["id"].astype(int).tolist() + [None], dtype=object)[:-1]
+    ids = on["id"].to_numpy(dtype=np.int64).astype("U")
     xs, ys = on["x"].to_numpy(), on["y"].to_numpy()
     if color == "pass rate":
         measured = on["pass_rate"].notna().to_numpy()
