@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# This file is named vllm.py: its folder must not stay on sys.path, or it shadows the real vllm
+# This folder must not stay on sys.path: a bench script named like a package (vllm.py once) shadows it
 # (and libraries that probe for vllm, such as trl and transformers, would think it installed).
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))

@@ -200,7 +200,7 @@ def map_points(store: RunStore, samples: pd.DataFrame) -> tuple[pd.DataFrame, pd
     on["x"] = where["x"].to_numpy(dtype=float)[at[keep]]
     on["y"] = where["y"].to_numpy(dtype=float)[at[keep]]
     on["dup"] = where["dup"].to_numpy(dtype=float)[at[keep]]  # NaN: no near-identical question
-    used = {text_hash(t) for t in store.used_passage_texts()}
+    used = set(_hashes(store.used_passage_texts()))
     passages = pd.DataFrame([(x, y, h in used) for h, x, y, _ in pp], columns=["x", "y", "used"])
     return on, passages
 

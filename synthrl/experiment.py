@@ -331,7 +331,6 @@ def curves(store, name: str = "default", key: str = "train/reward") -> dict[str,
 
 def curves_figure(store, name: str = "default"):
     """Reward and held-out accuracy of every cell, overlaid (plotly)."""
-    import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     fig = make_subplots(rows=1, cols=2, subplot_titles=("train/reward", "train/heldout_accuracy"))

@@ -150,6 +150,13 @@ _SUMMARY_INSERT = ("INSERT OR REPLACE INTO attempt_summary(sample_id, model_vers
                    " top_count, top_correct, epoch) SELECT *, {epoch} FROM ({select})")
 _SUMMARY_DROP = "UPDATE attempt_summary SET n=0, n_correct=0, top_answer=NULL, top_count=0, top_correct=0, epoch=?"
 
+
+
+def _epoch(value) -> int:
+    """The stored attempts epoch (meta 'attempts_epoch'); 0 when none was ever written."""
+    return int(value) if value is not None and str(value).isdigit() else 0
+
+
 # Columns added to tables older stores already have: (table, column, type).
 _ADDED_COLUMNS = (("metrics", "train_run", "INTEGER"), ("rollouts", "train_run", "INTEGER"))
 
@@ -544,7 +551,7 @@ class RunStore:
         """Recompute the summary rows of `sample_ids` (None: of every sample) inside the caller's write
         transaction, stamped with the next attempts epoch (data_version, answer_summary_since)."""
         row = c.execute("SELECT value FROM meta WHERE key='attempts_epoch'").fetchone()
-        epoch = int(row[0]) + 1 if row and str(row[0]).isdigit() else 1
+        epoch = _epoch(row[0] if row else None) + 1
         c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('attempts_epoch', ?)", (str(epoch),))
         if sample_ids is None:
             c.execute(_SUMMARY_DROP + " WHERE n > 0", (epoch,))
@@ -587,8 +594,7 @@ class RunStore:
 
     def answer_summary_version(self) -> int:
         """The attempts epoch: goes up whenever any attempt is written or dropped (0: none ever)."""
-        v = self.meta("attempts_epoch")
-        return int(v) if v and str(v).isdigit() else 0
+        return _epoch(self.meta("attempts_epoch"))
 
     def answer_summary_from_attempts(self, model_version: str) -> list[tuple]:
         """What answer_summary holds, aggregated afresh over the attempts (slow; for checks and benchmarks)."""
@@ -818,15 +824,17 @@ class RunStore:
     def start_training_run(self, selection_id: int | None, algo: str, out_dir: str, config: dict | None = None,
                            variant: str | None = None, resume: bool = False) -> int:
         """The training run a training writes under: with `resume`, the newest run trained into `out_dir`
-        (its resume count goes up); otherwise a new one."""
+        (its resume count goes up, and `config`, when given, replaces its recorded settings: `synthrl train
+        --resume` reads them back, so a second resume keeps the first one's); otherwise a new one."""
         now = time.time()
         with self.tx() as c:
             if resume:
                 row = c.execute("SELECT id FROM training_runs WHERE out_dir=? ORDER BY id DESC LIMIT 1",
                                 (str(out_dir),)).fetchone()
                 if row is not None:
-                    c.execute("UPDATE training_runs SET resumes=resumes+1, state='running', updated_at=? WHERE id=?",
-                              (now, row[0]))
+                    c.execute("UPDATE training_runs SET resumes=resumes+1, state='running', updated_at=?,"
+                              " config=coalesce(?, config) WHERE id=?",
+                              (now, None if config is None else json.dumps(config), row[0]))
                     return row[0]
             return c.execute(
                 "INSERT INTO training_runs(selection_id, algo, variant, out_dir, config, started_at, updated_at,"
@@ -1012,17 +1020,11 @@ class RunStore:
             "SELECT model_version, count(*) AS n, max(at) AS t FROM pass_rates GROUP BY model_version"
             " ORDER BY n DESC, t DESC")]
 
-    def sample_rows(self) -> list[dict]:
-        """Every sample's id, round, origin, parent_id, status, flags, agreement, question and reference, by id."""
-        return [dict(r) for r in self.query(
-            "SELECT id, round, origin, parent_id, status, flags, agreement, question, reference FROM samples"
-            " ORDER BY id")]
-
     SAMPLE_TABLE_COLUMNS = ("id", "round", "origin", "parent_id", "status", "flags", "agreement", "question",
                             "reference", "n", "n_correct")
 
     def sample_table(self, model_version: str | None) -> list[tuple]:
-        """sample_rows as tuples (SAMPLE_TABLE_COLUMNS), each with its pass rate's n and n_correct under
+        """Every sample as a tuple (SAMPLE_TABLE_COLUMNS), with its pass rate's n and n_correct under
         `model_version` (None where not measured); one query, by id."""
         return self.query_tuples(
             "SELECT s.id, s.round, s.origin, s.parent_id, s.status, s.flags, s.agreement, s.question, s.reference,"

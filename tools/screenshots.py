@@ -121,7 +121,7 @@ def main() -> int:
         app.close()
     if real:
         store = RunStore(runs / main_run / "run.db")
-        lines = [f"# What the screenshots show\n",
+        lines = ["# What the screenshots show\n",
                  f"Taken by `tools/screenshots.py --run` from a real run, `{main_run}` "
                  f"(`synthrl run --profile demo`, bundled models, {time.strftime('%Y-%m-%d')}); nothing hand-made.\n"]
         for ev in store.evaluations():

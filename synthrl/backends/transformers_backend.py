@@ -5,7 +5,7 @@ generated in micro-batches (`max_batch_size` rows at most, rows = prompts x n;
 64 by default: on a CPU a decode step costs about the same for 16 rows as for
 64, measured 0.25 s vs 0.45 s for the bundled model). The `n` completions of a
 prompt share one reading of it: the prompt is prefilled once and its KV cache
-copied n times (bench/sampling.py). temperature 0 is greedy. With `json_schema` the
+copied n times (bench/rollouts.py times both). temperature 0 is greedy. With `json_schema` the
 output is constrained by an xgrammar grammar compiled once per schema.
 
     model = get_backend("transformers", model="bundled")
@@ -14,8 +14,8 @@ output is constrained by an xgrammar grammar compiled once per schema.
 from __future__ import annotations
 
 import functools
-import inspect
 import hashlib
+import inspect
 import os
 import threading
 from pathlib import Path
@@ -104,6 +104,10 @@ class TransformersChatModel(ChatModel):
                                "config.json + weights, or a hub id already in the local cache "
                                "(downloads are off: HF_HUB_OFFLINE=1)") from e
         self.model.to(self.device).eval()
+        forward = inspect.signature(self.model.forward).parameters
+        # `cache` in recent transformers, `past_key_values` before (both take a Cache object)
+        self._cache_kwarg = "cache" if "cache" in forward else "past_key_values"
+        self._logits_to_keep = "logits_to_keep" in forward
         tok = self.tokenizer
         tok.padding_side = "left"
         if tok.pad_token_id is None:
@@ -235,7 +239,7 @@ class TransformersChatModel(ChatModel):
                     cache.batch_repeat_interleave(k)
                     input_ids = input_ids.repeat_interleave(k, dim=0)
                     attention = attention.repeat_interleave(k, dim=0)
-                    kwargs.update({"num_return_sequences": 1, self._cache_kwarg(): cache})
+                    kwargs.update({"num_return_sequences": 1, self._cache_kwarg: cache})
             out = self.model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
         gen = out[:, width:].tolist()
         eos = set(self.eos_ids)
@@ -269,15 +273,11 @@ class TransformersChatModel(ChatModel):
         ids, mask = input_ids[:, :-1], attention[:, :-1]
         # left padding: positions count real tokens only, as generate() counts them
         positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
-        extra = {self._cache_kwarg(): cache}
-        if "logits_to_keep" in inspect.signature(self.model.forward).parameters:
+        extra = {self._cache_kwarg: cache}
+        if self._logits_to_keep:
             extra["logits_to_keep"] = 1  # only the cache is wanted, not logits at every prompt position
         self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **extra)
         return cache
-
-    def _cache_kwarg(self) -> str:
-        """`cache` in recent transformers, `past_key_values` before (both take a Cache object)."""
-        return "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
 
     def close(self) -> None:
         self.model = None

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import json
 import math
 import os
 import random
@@ -674,10 +673,6 @@ def train(store: RunStore, config: TrainConfig, stop_event: threading.Event | No
         train_run = store.start_training_run(plan.selection_id, config.algo, str(out_dir), config.to_dict(),
                                              variant=variant, resume=resume_from is not None)
         store.set_config("base_model", plan.model_path)
-        if resume_from is not None:
-            # the record says what the training runs with now; `synthrl train --resume` reads it back
-            # (synthrl.config.stored_config), so a second resume keeps the first one's flags
-            store.execute("UPDATE training_runs SET config=? WHERE id=?", (json.dumps(config.to_dict()), train_run))
         store.set_config("train_heldout_ids", [s.id for s in plan.heldout])
         store.set_config("train_selection", plan.selection_id)
         if plan.left_out_rejected:
