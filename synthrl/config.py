@@ -89,7 +89,7 @@ _PROFILE_VALUES: dict[str, dict[str, dict[str, Any] | None]] = {
         "adapt": {"rounds": 0},
         "select": {"rule": "paper", "m": 40},
         "train": {"algo": "grpo", "learning_rate": 5e-6, "num_generations": 8, "temperature": 1.0, "top_p": 1.0,
-                  "beta": 0.001, "max_prompt_length": 256, "max_completion_length": 16, "max_steps": 60,
+                  "beta": 0.001, "max_prompt_length": 384, "max_completion_length": 16, "max_steps": 60,
                   "per_device_batch": 16, "grad_accum": 1, "save_steps": 20, "eval_every": 0,
                   "heldout_fraction": 0.0, "epochs": 100.0},
         "evaluate": {"max_tokens": 16, "batch_size": 32},

@@ -13,10 +13,15 @@ DEFAULT_SYSTEM = "You are a helpful assistant."
 
 
 def student_messages(task: TaskDefinition, question: str) -> list[dict]:
-    """The conversation the student answers: the question, then the output format."""
+    """The conversation the student answers: the question, then the output format; with `task.fewshot`,
+    the first that-many demos come first as earlier turns, asked and answered the same way."""
     system = task.system_prompt or DEFAULT_SYSTEM
-    user = f"{question.strip()}\n\n{task.output_format.strip()}"
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    msgs = [{"role": "system", "content": system}]
+    for d in task.demos[:task.fewshot]:
+        msgs += [{"role": "user", "content": f"{d.input.strip()}\n\n{task.output_format.strip()}"},
+                 {"role": "assistant", "content": d.output.strip()}]
+    msgs.append({"role": "user", "content": f"{question.strip()}\n\n{task.output_format.strip()}"})
+    return msgs
 
 
 # ---------------------------------------------------------------------------------------------

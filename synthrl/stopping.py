@@ -63,13 +63,26 @@ class AnswerStop:
     strings: tuple[str, ...] = ()
     pattern: str | None = None
     task: object = field(default=None, compare=False, repr=False)
+    # pattern mode under a flexible reading: the checker also reads the format's other ways of stating
+    # an answer when the pattern does not match, so the format's own rule stops a reply too
+    fallback: "AnswerStop | None" = field(default=None, compare=False, repr=False)
 
     @classmethod
     def for_task(cls, task) -> "AnswerStop":
         spec = task.answer
         pattern = getattr(spec, "pattern", None)
         if pattern:
-            return cls("pattern", (), pattern)
+            flexible = getattr(spec, "reading", "flexible") != "strict"
+            # a plain-format pattern task asks for a one-line answer ("23 + 41 = 64"): a short first line
+            # the checker reads is a complete reply
+            fallback = (cls("bare", (), None, task) if spec.format == "plain" else cls._for_format(task)) \
+                if flexible else None
+            return cls("pattern", (), pattern, task, fallback)
+        return cls._for_format(task)
+
+    @classmethod
+    def _for_format(cls, task) -> "AnswerStop":
+        spec = task.answer
         fmt = spec.format
         if fmt == "tags":
             return cls("tags", ("</answer>",))
@@ -83,6 +96,8 @@ class AnswerStop:
 
     def triggers(self, piece: str) -> bool:
         """Whether a newly generated piece of text could have completed the answer (cheap pre-check)."""
+        if self.fallback is not None and self.fallback.triggers(piece):
+            return True
         if self.mode == "tags":
             return ">" in piece
         if self.mode == "boxed":
@@ -103,7 +118,9 @@ class AnswerStop:
                 m = re.search(self.pattern, tail)
             except re.error:
                 return False
-            return m is not None and "\n" in tail[m.end():]
+            if m is not None and "\n" in tail[m.end():]:
+                return True
+            return self.fallback is not None and self.fallback.complete(text)
         if self.mode == "bare":
             # a first line that is itself the answer ("64"); a model that ignores "just the number"
             # and reasons instead is read like any other reply: stop after its answer line

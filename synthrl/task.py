@@ -19,7 +19,7 @@ import yaml
 from .paths import NAME_RULE, valid_run_name
 
 _TOP_KEYS = {"name", "version", "description", "input_format", "output_format", "answer", "demos",
-             "retrieval", "system_prompt"}
+             "retrieval", "system_prompt", "fewshot"}
 _ANSWER_KEYS = {"type", "choices", "labels", "format", "reading", "pattern"}
 READINGS = ("flexible", "strict")
 _RETRIEVAL_KEYS = {"domain", "keywords"}
@@ -85,6 +85,9 @@ class TaskDefinition:
     demos: tuple[Demo, ...] = ()
     retrieval: RetrievalHints = field(default_factory=RetrievalHints)
     system_prompt: str | None = None
+    # How many of the demos the student sees, as earlier chat turns, before every question it answers
+    # (measuring, training, evaluating: one prompt everywhere). 0: the question alone.
+    fewshot: int = 0
     source: str | None = field(default=None, compare=False)
 
     # -- (de)serialisation ---------------------------------------------------
@@ -111,6 +114,8 @@ class TaskDefinition:
             d["retrieval"] = r
         if self.system_prompt:
             d["system_prompt"] = self.system_prompt
+        if self.fewshot:
+            d["fewshot"] = self.fewshot
         return d
 
     def to_yaml(self) -> str:
@@ -295,12 +300,23 @@ def _parse(d: Any, source: str) -> tuple[TaskDefinition | None, list[str]]:
                 dom = None
             retrieval = RetrievalHints(dom, _str_list(r.get("keywords"), "retrieval.keywords", source, problems))
 
+    fewshot = d.get("fewshot", 0)
+    if fewshot is None:
+        fewshot = 0
+    if isinstance(fewshot, bool) or not isinstance(fewshot, int) or fewshot < 0:
+        problems.append(f"{source}: field 'fewshot': must be a whole number >= 0 (how many demos the student "
+                        f"sees before each question), got {fewshot!r}")
+        fewshot = 0
+    elif fewshot > len(demos) and not problems:
+        problems.append(f"{source}: field 'fewshot': asks for {fewshot} demos before each question, but the task "
+                        f"has {len(demos)} demo(s)")
+
     if problems:
         return None, problems
     return TaskDefinition(
         name=name, description=description, input_format=input_format, output_format=output_format,
         answer=answer, version=version, demos=tuple(demos), retrieval=retrieval, system_prompt=system_prompt,
-        source=source,
+        fewshot=fewshot, source=source,
     ), []
 
 

@@ -50,6 +50,7 @@ def test_stopping_never_changes_the_grade_of_real_replies():
     ("math", "So $x = \\boxed{\\frac{1}{2}}$. Now let us verify", "\\boxed{\\frac{1}{2}}"),
     ("medqa", "<think>the vignette...</think> <answer>C</answer> and then some more text", "</answer>"),
     ("demo_addition", "64\nA shop sold 12 apples", "64\n"),
+    ("demo_addition", "70 + 66 = 136\nA shop sold 12 apples", "= 136\n"),
     ("demo_addition", "The shop sold 23 and 41.\nSo the answer is 64.\nNow a new problem:", "64.\n"),
 ])
 def test_generation_stops_right_after_the_answer(task_name, reply, done_at):

@@ -49,10 +49,34 @@ def test_bundled_task_valid_and_round_trips(path):
 def test_demo_addition_is_the_easy_number_task():
     task = load_task(TASKS / "demo_addition.yaml")
     assert (task.answer.type, task.answer.format) == ("number", "plain")
-    assert task.output_format == "Answer with just the number."
     assert task.retrieval.domain == "shop inventory"
+    assert task.fewshot == 3  # the student sees the demos: asked cold, the bundled student earns no reward
+    from synthrl.scoring import extract, is_correct
     for demo in task.demos:
-        assert demo.output.strip().isdigit() and int(demo.output) < 200
+        a, b = (int(x) for x in demo.input.split() if x.isdigit())
+        assert demo.output == f"{a} + {b} = {a + b}" and a + b < 200
+        assert extract(demo.output, task) == str(a + b)
+    # the answer is the number after "="; a copied demo's sum is wrong, a bare right number is right
+    assert is_correct("70 + 66 = 136", "136", task) and is_correct("136", "136", task)
+    assert not is_correct("23 + 41 = 64", "136", task) and not is_correct("70 + 66", "136", task)
+
+
+def test_fewshot_puts_demos_before_the_question_everywhere_the_student_is_asked():
+    from synthrl.prompts import student_messages
+
+    task = load_task(TASKS / "demo_addition.yaml")
+    msgs = student_messages(task, "A farm had 12 eggs and 30 more. How many eggs?")
+    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user", "assistant", "user", "assistant", "user"]
+    assert msgs[1]["content"].startswith(task.demos[0].input) and msgs[2]["content"] == task.demos[0].output
+    assert msgs[-1]["content"].startswith("A farm had 12 eggs") and task.output_format in msgs[-1]["content"]
+    cold = student_messages(task.replace(fewshot=0), "Q?")
+    assert [m["role"] for m in cold] == ["system", "user"]
+    # a round trip keeps it; a count above the demos is refused with the field named
+    assert TaskDefinition.from_yaml(task.to_yaml()).fewshot == 3
+    with pytest.raises(TaskError, match="fewshot.*4 demos.*has 3"):
+        TaskDefinition.from_yaml(task.to_yaml().replace("fewshot: 3", "fewshot: 4"))
+    with pytest.raises(TaskError, match="'fewshot': must be a whole number"):
+        TaskDefinition.from_yaml(task.to_yaml().replace("fewshot: 3", "fewshot: two"))
 
 
 def test_answer_types_match_the_paper():

@@ -622,9 +622,22 @@ def _device_kwargs() -> dict:
 
 
 def _dtype():
+    """The dtype of models that are not trained (the reference model): bf16 on a GPU that has it."""
     import torch
 
     return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+
+
+def _trained_dtype(config=None):
+    """The dtype of weights the optimizer updates: always fp32 (bf16 on a GPU is autocast compute, `bf16=True`).
+
+    Weights stored in bf16 keep 8 bits of mantissa: at a weight of 0.05 the nearest other bf16 value is
+    ~2e-4 away, so the ~5e-6 steps AdamW takes at the learning rates RL fine-tuning uses round back to the
+    same weight and the model barely moves. LoRA trains fp32 adapters over a frozen base, which may stay bf16.
+    """
+    import torch
+
+    return _dtype() if config is not None and getattr(config, "lora", False) else torch.float32
 
 
 def load_model(path: str, cls=None, **kw):
@@ -864,7 +877,7 @@ def _grpo_trainer(store, config, plan, recorder, stop, out_dir):
     StoreCallback = _store_callback_class()
     callback = StoreCallback(store if plan.is_main else None, "grpo", recorder, stop, _heldout_fn(plan, config),
                              config.eval_every if plan.heldout else 0)
-    model = load_model(plan.model_path, dtype=_dtype())
+    model = load_model(plan.model_path, dtype=_trained_dtype(config))
     if config.stop_at_answer and not config.use_vllm:
         stop_rollouts_at_answer(model, plan.tokenizer, AnswerStop.for_task(plan.task))
     trainer = GRPOTrainer(
@@ -899,11 +912,11 @@ def _ppo_trainer(store, config, plan, recorder, stop, out_dir, resume_from: Path
     tok.padding_side = "left"
     dtype = _dtype()
     policy_path = str(resume_from) if resume_from else plan.model_path
-    policy = load_model(policy_path, dtype=dtype)
+    policy = load_model(policy_path, dtype=_trained_dtype())
     ref = load_model(plan.model_path, dtype=dtype)
     value_path = resume_from / "value_model" if resume_from and (resume_from / "value_model").exists() \
         else plan.model_path
-    value = load_model(str(value_path), AutoModelForSequenceClassification, num_labels=1, dtype=dtype)
+    value = load_model(str(value_path), AutoModelForSequenceClassification, num_labels=1, dtype=_trained_dtype())
     if grew:
         for m in (policy, ref, value):
             m.resize_token_embeddings(len(tok))

@@ -98,9 +98,14 @@ def form_to_yaml(values: dict[str, str], current_yaml: str = "") -> str:
         ans["choices"] = lst(values["choices"])
     if lst(values.get("labels", "")):
         ans["labels"] = lst(values["labels"])
+    base_answer = base.get("answer") if isinstance(base.get("answer"), dict) else {}
+    for k in ("reading", "pattern"):  # answer keys the form has no field for
+        if k in base_answer:
+            ans[k] = base_answer[k]
     d["answer"] = ans
-    if "demos" in base:
-        d["demos"] = base["demos"]
+    for k in ("demos", "fewshot"):
+        if k in base:
+            d[k] = base[k]
     ret: dict[str, Any] = {}
     if (values.get("domain") or "").strip():
         ret["domain"] = values["domain"].strip()
