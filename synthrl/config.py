@@ -88,9 +88,11 @@ _PROFILE_VALUES: dict[str, dict[str, dict[str, Any] | None]] = {
         "measure": {"rollouts": 4, "temperature": 0.7, "max_tokens": 16, "batch_size": 64},
         "adapt": {"rounds": 0},
         "select": {"rule": "paper", "m": 40},
-        "train": {"algo": "grpo", "learning_rate": 5e-6, "num_generations": 8, "temperature": 1.0, "top_p": 1.0,
-                  "beta": 0.001, "max_prompt_length": 384, "max_completion_length": 16, "max_steps": 60,
-                  "per_device_batch": 16, "grad_accum": 1, "save_steps": 20, "eval_every": 0,
+        # lr 2e-5 without the KL reference model (beta 0: no second forward pass per step): on a GPU, the demo's
+        # 48 verified samples took the student from 24/240 held-out right to 121/240 in 20 steps (docs/results.md)
+        "train": {"algo": "grpo", "learning_rate": 2e-5, "num_generations": 8, "temperature": 1.0, "top_p": 1.0,
+                  "beta": 0.0, "max_prompt_length": 256, "max_completion_length": 16, "max_steps": 20,
+                  "per_device_batch": 16, "grad_accum": 1, "save_steps": 10, "eval_every": 0,
                   "heldout_fraction": 0.0, "epochs": 100.0},
         "evaluate": {"max_tokens": 16, "batch_size": 32},
     },

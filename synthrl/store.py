@@ -316,6 +316,16 @@ class RunStore:
             self.scalar("SELECT max(id) FROM revisions"),
         )
 
+    def samples_version(self) -> tuple:
+        """A cheap fingerprint of what the sample frame shows: the samples and their pass rates (a write
+        elsewhere, such as a training step's metrics or a progress tick, leaves it unchanged). Counts catch
+        deletions; the newest stamps catch edits and re-measuring."""
+        row = self.query_tuples(
+            "SELECT (SELECT count(*) FROM samples), (SELECT max(id) FROM samples), (SELECT max(updated_at) FROM samples),"
+            " (SELECT count(*) FROM pass_rates), (SELECT max(at) FROM pass_rates),"
+            " (SELECT value FROM meta WHERE key='base_student_version')")
+        return tuple(row[0])
+
     # -- meta and config --------------------------------------------------
     def meta(self, key: str) -> str | None:
         return self.scalar("SELECT value FROM meta WHERE key=?", (key,))

@@ -74,6 +74,36 @@ def test_n_samples_share_one_reading_of_the_prompt(tiny):
         assert [[c.text for c in o] for o in outs] == [[t] * 3 for t in greedy], f"share_prefix={share}"
 
 
+FEWSHOT = [{"role": "system", "content": "Answer as: a + b = total"},
+           {"role": "user", "content": "A shop sold 23 apples and 41 pears. How many fruits?"},
+           {"role": "assistant", "content": "23 + 41 = 64"},
+           {"role": "user", "content": "A farm had 35 hens and 18 ducks. How many birds?"},
+           {"role": "assistant", "content": "35 + 18 = 53"}]
+
+
+def test_prompts_with_a_common_start_read_it_once_and_answer_as_alone(tiny):
+    """Few-shot prompts share their demos: those tokens are read once per micro-batch and their cache copied
+    to every row (the rest of each prompt after the padding). Answers must be what each prompt gets alone."""
+    from synthrl.backends.transformers_backend import MIN_SHARED_PREFIX, _common_prefix
+
+    convs = [FEWSHOT + [{"role": "user", "content": q}] for q in
+             ("Jack has 70 stickers and gets 66 more. How many now?", "7 + 8?",
+              "A garden has 47 red roses and 51 white roses, and a long hedge. How many roses grow there?")]
+    encoded = [tiny.tokenizer(tiny._render(c), add_special_tokens=False)["input_ids"] for c in convs]
+    assert _common_prefix(encoded) >= MIN_SHARED_PREFIX and len({len(e) for e in encoded}) == 3
+    greedy = GenerationParams(temperature=0, max_tokens=12)
+    alone = [tiny.chat([c], greedy)[0][0].text for c in convs]
+    assert len(set(alone)) == 3
+    assert [o[0].text for o in tiny.chat(convs, greedy)] == alone
+    near_greedy = GenerationParams(n=3, temperature=1e-5, max_tokens=12, seed=0)
+    assert [[c.text for c in o] for o in tiny.chat(convs, near_greedy)] == [[t] * 3 for t in alone]
+    tiny.share_prefix = False
+    try:
+        assert [o[0].text for o in tiny.chat(convs, greedy)] == alone
+    finally:
+        tiny.share_prefix = True
+
+
 def test_n_samples_with_seed_are_reproducible(tiny):
     p = GenerationParams(n=3, temperature=1.0, max_tokens=10, seed=7)
     a = tiny.chat(CONVS[:2], p)

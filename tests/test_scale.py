@@ -252,3 +252,31 @@ def test_near_duplicate_groups_are_the_same_in_every_process(tmp_path):
         outs.append(json.loads(res.stdout))
     assert outs[0] == outs[1]
     assert len(outs[0]) >= 150  # most of the 100 near-copy pairs are found
+
+
+def test_the_sample_frame_outlives_unrelated_writes_and_follows_every_sample_write(store):
+    """A training step's metrics or a progress tick must not make every view re-read 20k samples; an edit,
+    a new sample, a new measurement or a dropped measurement must show at the next render."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from populated_run import STUDENT, populate_run
+
+    populate_run(store, n=20, seed=2, with_training=False, with_eval=False)
+    views.clear_cache()
+    df = views._frame(store, STUDENT)
+    store.set_progress("train", 1, 10, "running", "step 1")
+    store.log("train", "a training step")
+    assert store.data_version() != () and views._frame(store, STUDENT) is df  # same frame object: no re-read
+    sid = int(df["id"].iloc[0])
+    edit_sample(store, sid, question="A shop sold 1 apple and 2 pears. How many fruits?", author="test")
+    df2 = views._frame(store, STUDENT)
+    assert df2 is not df and df2.loc[df2["id"] == sid, "question"].iloc[0].startswith("A shop sold 1 apple")
+    new = store.add_sample(Sample(None, "What is 5 + 6?", "11", "11", status="verified"))
+    df3 = views._frame(store, STUDENT)
+    assert new in set(df3["id"]) and len(df3) == len(df2) + 1
+    store.set_pass_rate(PassRate(new, STUDENT, 4, 3, True))
+    assert views._frame(store, STUDENT).set_index("id").loc[new, "pass_rate"] == 0.75
+    measured = int(df3[df3["pass_rate"].notna()]["id"].iloc[0])
+    store.clear_attempts(measured, STUDENT)  # drops its pass rate: a deletion, no newer stamp
+    assert np.isnan(views._frame(store, STUDENT).set_index("id").loc[measured, "pass_rate"])

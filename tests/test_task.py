@@ -50,7 +50,6 @@ def test_demo_addition_is_the_easy_number_task():
     task = load_task(TASKS / "demo_addition.yaml")
     assert (task.answer.type, task.answer.format) == ("number", "plain")
     assert task.retrieval.domain == "shop inventory"
-    assert task.fewshot == 3  # the student sees the demos: asked cold, the bundled student earns no reward
     from synthrl.scoring import extract, is_correct
     for demo in task.demos:
         a, b = (int(x) for x in demo.input.split() if x.isdigit())
@@ -64,7 +63,7 @@ def test_demo_addition_is_the_easy_number_task():
 def test_fewshot_puts_demos_before_the_question_everywhere_the_student_is_asked():
     from synthrl.prompts import student_messages
 
-    task = load_task(TASKS / "demo_addition.yaml")
+    task = load_task(TASKS / "demo_addition.yaml").replace(fewshot=3)
     msgs = student_messages(task, "A farm had 12 eggs and 30 more. How many eggs?")
     assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user", "assistant", "user", "assistant", "user"]
     assert msgs[1]["content"].startswith(task.demos[0].input) and msgs[2]["content"] == task.demos[0].output

@@ -205,11 +205,20 @@ class TransformersChatModel(ChatModel):
         torch = self._torch
         pad = self.tokenizer.pad_token_id
         width = max(len(ids) for ids in batch)
+        shared = 0
+        if self.share_prefix and grammar is None and len(batch) > 1:
+            shared = _common_prefix(batch)
+            shared = shared if shared >= MIN_SHARED_PREFIX else 0
         input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
         attention = torch.zeros((len(batch), width), dtype=torch.long)
         for r, ids in enumerate(batch):
-            input_ids[r, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
-            attention[r, width - len(ids):] = 1
+            # the tokens all prompts start with (few-shot demos, a long instruction) first, then the padding,
+            # then the rest: the shared part is read once for the whole batch (_prefill); positions count
+            # real tokens only, so every row reads as its own unpadded prompt
+            input_ids[r, :shared] = torch.tensor(ids[:shared], dtype=torch.long)
+            attention[r, :shared] = 1
+            input_ids[r, width - len(ids) + shared:] = torch.tensor(ids[shared:], dtype=torch.long)
+            attention[r, width - len(ids) + shared:] = 1
         kwargs = dict(max_new_tokens=params.max_tokens, num_return_sequences=k, pad_token_id=pad,
                       eos_token_id=self.eos_ids)
         if params.temperature == 0:
@@ -231,14 +240,15 @@ class TransformersChatModel(ChatModel):
             kwargs["stopping_criteria"] = StoppingCriteriaList([answer_stop])
         input_ids, attention = input_ids.to(self.device), attention.to(self.device)
         with torch.inference_mode():
-            if k > 1 and grammar is None and self.share_prefix:
+            if (k > 1 or shared) and grammar is None and self.share_prefix:
                 # n samples of one prompt share its prefix: read each prompt once, copy its cache k times
                 # (num_return_sequences would read every prompt k times; on a CPU the prompt is most of the cost)
-                cache = self._prefill(input_ids, attention)
+                cache = self._prefill(input_ids, attention, shared)
                 if cache is not None:
-                    cache.batch_repeat_interleave(k)
-                    input_ids = input_ids.repeat_interleave(k, dim=0)
-                    attention = attention.repeat_interleave(k, dim=0)
+                    if k > 1:
+                        cache.batch_repeat_interleave(k)
+                        input_ids = input_ids.repeat_interleave(k, dim=0)
+                        attention = attention.repeat_interleave(k, dim=0)
                     kwargs.update({"num_return_sequences": 1, self._cache_kwarg: cache})
             out = self.model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
         gen = out[:, width:].tolist()
@@ -258,9 +268,10 @@ class TransformersChatModel(ChatModel):
             ))
         return comps
 
-    def _prefill(self, input_ids, attention):
+    def _prefill(self, input_ids, attention, shared: int = 0):
         """The KV cache of every prompt but its last token (generate reads that one), or None when the
-        model's cache cannot be copied per row."""
+        model's cache cannot be copied per row. The first `shared` columns (the same tokens in every row)
+        are read once and their cache copied to every row."""
         try:
             from transformers import DynamicCache
         except ImportError:
@@ -271,16 +282,41 @@ class TransformersChatModel(ChatModel):
         if not hasattr(cache, "batch_repeat_interleave"):
             return None
         ids, mask = input_ids[:, :-1], attention[:, :-1]
-        # left padding: positions count real tokens only, as generate() counts them
+        # padding (left, or between the shared part and the rest): positions count real tokens only, as
+        # generate() counts them
         positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
         extra = {self._cache_kwarg: cache}
         if self._logits_to_keep:
             extra["logits_to_keep"] = 1  # only the cache is wanted, not logits at every prompt position
-        self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **extra)
+        shared = min(shared, ids.shape[1])
+        if shared:
+            self.model(input_ids=ids[:1, :shared], attention_mask=mask[:1, :shared],
+                       position_ids=positions[:1, :shared], use_cache=True, **extra)
+            cache.batch_repeat_interleave(ids.shape[0])
+        if shared < ids.shape[1]:
+            self.model(input_ids=ids[:, shared:], attention_mask=mask, position_ids=positions[:, shared:],
+                       use_cache=True, **extra)
         return cache
 
     def close(self) -> None:
         self.model = None
+
+
+# Prompts of one micro-batch that start with this many tokens in common (few-shot demos) read them once.
+MIN_SHARED_PREFIX = 16
+
+
+def _common_prefix(batch: list[list[int]]) -> int:
+    """Tokens every prompt starts with, leaving each at least its last token (generate reads that one)."""
+    first, n = batch[0], min(len(ids) for ids in batch) - 1
+    for ids in batch[1:]:
+        i = 0
+        while i < n and ids[i] == first[i]:
+            i += 1
+        n = i
+        if not n:
+            break
+    return max(n, 0)
 
 
 class _AnswerStoppingLogic:
