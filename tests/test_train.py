@@ -369,3 +369,18 @@ def test_metrics_reach_the_users_tracker_only_when_asked(store, runs_dir, tiny_m
     assert any("reward" in tag for tag in acc.Tags()["scalars"])
     # the run store still has the curves the app draws
     assert [r for r in store.metrics("train/reward") if r["key"] == "train/reward"]
+
+
+def test_a_run_copied_to_another_machine_finds_its_bundled_student(store, tmp_path):
+    """Runs trained before the name was kept recorded the bundled model's folder of the machine that trained
+    them; where that folder does not exist, the run's student is this machine's bundled model."""
+    from synthrl.stages.train import base_model
+
+    store.set_config("base_model", str(tmp_path / "other-machine" / "models" / "smollm2-135m-instruct"))
+    assert base_model(store) == "bundled"
+    own = tmp_path / "my-student"
+    own.mkdir()
+    store.set_config("base_model", str(own))
+    assert base_model(store) == str(own)  # any other folder is kept as recorded
+    store.set_config("base_model", "bundled")
+    assert base_model(store) == "bundled" and base_model(store, "other/model") == "other/model"

@@ -303,7 +303,7 @@ class TransformersChatModel(ChatModel):
 
 
 # Prompts of one micro-batch that start with this many tokens in common (few-shot demos) read them once.
-MIN_SHARED_PREFIX = 16
+MIN_SHARED_PREFIX = 8  # a system prompt and the chat template's opening already pass this
 
 
 def _common_prefix(batch: list[list[int]]) -> int:

@@ -288,6 +288,12 @@ def base_model(store: RunStore, override: str | None = None) -> str:
     for key in ("base_model", "student"):
         v = store.get_config(key)
         if isinstance(v, str) and v:
+            from ..models import BUNDLED, BUNDLED_NAME
+
+            # runs trained before the name was kept recorded the bundled model's folder on the machine that
+            # trained them; elsewhere (another SYNTHRL_HOME, a copied run) that folder is this machine's
+            if Path(v).name == BUNDLED_NAME and not Path(v).exists():
+                return BUNDLED
             return v
         if isinstance(v, dict) and v.get("model"):
             if v.get("backend", "transformers") not in ("transformers", "vllm"):
@@ -685,7 +691,8 @@ def train(store: RunStore, config: TrainConfig, stop_event: threading.Event | No
         # a resume continues the training run that wrote the checkpoint; anything else starts a new one
         train_run = store.start_training_run(plan.selection_id, config.algo, str(out_dir), config.to_dict(),
                                              variant=variant, resume=resume_from is not None)
-        store.set_config("base_model", plan.model_path)
+        # the name as given ("bundled" stays a name): a run copied to another machine finds its own copy
+        store.set_config("base_model", base_model(store, config.model))
         store.set_config("train_heldout_ids", [s.id for s in plan.heldout])
         store.set_config("train_selection", plan.selection_id)
         if plan.left_out_rejected:
