@@ -214,6 +214,12 @@ def test_eval_comparison_lists_items_that_differ(store):
     assert "50.0%" in md and "75.0%" in md and "+25.0%" in md and "trained: checkpoints/final" in md
     assert sorted(diff["#"]) == [1, 2, 3] and "fixes 2" in md and "breaks 1" in md
     assert list(views.evaluations_table(store)["model"]) == ["base", "trained: checkpoints/final"]
+    # a later base evaluation of the first 2 items only (an experiment's --limit) is not B's baseline
+    store.add_evaluation("base", "b.jsonl", items([False, False]), (0.0, 0.8))
+    md, _ = views.eval_comparison(store)
+    assert "50.0%" in md and "+25.0%" in md and "different item counts" not in md
+    md, _ = views.eval_comparison(store, 3, 2)  # chosen by hand, it says so
+    assert "different item counts: 2 and 4" in md
 
 
 def test_compare_runs_side_by_side(runs_dir, task):

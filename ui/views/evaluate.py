@@ -31,8 +31,13 @@ def eval_comparison(store: RunStore, a: int | None = None, b: int | None = None)
     if a is None or b is None:
         base = [e for e in evals if e["model"] == "base"]
         other = [e for e in evals if e["model"] != "base"]
-        ea = base[-1] if base else evals[0]
-        eb = other[-1] if other else (evals[-1] if evals[-1]["id"] != ea["id"] else None)
+        eb = other[-1] if other else None
+        # the newest base evaluation on the same items as B (same benchmark, same count: an experiment's
+        # --limit evaluation is not B's baseline), else on the same benchmark, else the newest
+        same = [e for e in base if eb is not None and e.get("benchmark") == eb.get("benchmark")]
+        ea = ([e for e in same if e["n"] == eb["n"]] or same or base or [evals[0]])[-1]
+        if eb is None and evals[-1]["id"] != ea["id"]:
+            eb = evals[-1]
     else:
         ea, eb = by_id.get(int(a)), by_id.get(int(b))
     if ea is None:
@@ -55,7 +60,8 @@ def eval_comparison(store: RunStore, a: int | None = None, b: int | None = None)
                          f"{'✓' if x['correct'] else '✗'} {_clip(x['extracted'], 30)}",
                          f"{'✓' if y['correct'] else '✗'} {_clip(y['extracted'], 30)}"])
     md.append(f"Difference B − A: **{diff:+.1%}**; B fixes {gained} item(s) and breaks {lost}"
-              + ("" if ea.get("benchmark") == eb.get("benchmark") else " (**different benchmarks!**)") + ".")
+              + ("" if ea.get("benchmark") == eb.get("benchmark") else " (**different benchmarks!**)")
+              + ("" if ea["n"] == eb["n"] else f" (**different item counts: {ea['n']} and {eb['n']}**)") + ".")
     return "\n\n".join(md), pd.DataFrame(rows, columns=["#", "question", "reference", "A", "B"])
 
 
