@@ -15,13 +15,13 @@ DEFAULT_SYSTEM = "You are a helpful assistant."
 def student_messages(task: TaskDefinition, question: str) -> list[dict]:
     """The conversation the student answers: the question, then the output format; with `task.fewshot`,
     the first that-many demos come first as earlier turns, asked and answered the same way."""
-    system = task.system_prompt or DEFAULT_SYSTEM
-    msgs = [{"role": "system", "content": system}]
+    def ask(q: str) -> dict:
+        return {"role": "user", "content": f"{q.strip()}\n\n{task.output_format.strip()}"}
+
+    msgs = [{"role": "system", "content": task.system_prompt or DEFAULT_SYSTEM}]
     for d in task.demos[:task.fewshot]:
-        msgs += [{"role": "user", "content": f"{d.input.strip()}\n\n{task.output_format.strip()}"},
-                 {"role": "assistant", "content": d.output.strip()}]
-    msgs.append({"role": "user", "content": f"{question.strip()}\n\n{task.output_format.strip()}"})
-    return msgs
+        msgs += [ask(d.input), {"role": "assistant", "content": d.output.strip()}]
+    return msgs + [ask(question)]
 
 
 # ---------------------------------------------------------------------------------------------
