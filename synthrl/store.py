@@ -16,6 +16,7 @@ import os
 import sqlite3
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -130,10 +131,32 @@ CREATE TABLE IF NOT EXISTS attempt_summary (
     top_answer TEXT, top_count INTEGER NOT NULL, top_correct INTEGER NOT NULL, epoch INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (sample_id, model_version)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS near_duplicates (sample_id INTEGER PRIMARY KEY, head INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS near_duplicate_work (id INTEGER PRIMARY KEY CHECK (id = 0), state BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS samples_updated ON samples(updated_at);
 CREATE INDEX IF NOT EXISTS pass_rates_at ON pass_rates(at);
 CREATE INDEX IF NOT EXISTS samples_passage ON samples(passage_id);
 """
+# Which samples changed, in commit order: every write to a sample or to one of its pass rates appends its id
+# (triggers, so no write path can forget it). Writers are serialised, so a reader that has seen every change up
+# to seq S re-reads exactly the samples logged after S (the views refresh their 20k-row frame this way, not by
+# reading it again). Old entries are pruned at open (PRUNE_CHANGES); a reader whose S fell out of the log
+# reloads in full.
+_SCHEMA_CHANGES = """
+CREATE TABLE IF NOT EXISTS sample_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, sample_id INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS sample_changes_ins AFTER INSERT ON samples
+    BEGIN INSERT INTO sample_changes(sample_id) VALUES (NEW.id); END;
+CREATE TRIGGER IF NOT EXISTS sample_changes_upd AFTER UPDATE ON samples
+    BEGIN INSERT INTO sample_changes(sample_id) VALUES (NEW.id); END;
+CREATE TRIGGER IF NOT EXISTS sample_changes_del AFTER DELETE ON samples
+    BEGIN INSERT INTO sample_changes(sample_id) VALUES (OLD.id); END;
+CREATE TRIGGER IF NOT EXISTS pass_rate_changes_ins AFTER INSERT ON pass_rates
+    BEGIN INSERT INTO sample_changes(sample_id) VALUES (NEW.sample_id); END;
+CREATE TRIGGER IF NOT EXISTS pass_rate_changes_upd AFTER UPDATE ON pass_rates
+    BEGIN INSERT INTO sample_changes(sample_id) VALUES (NEW.sample_id); END;
+CREATE TRIGGER IF NOT EXISTS pass_rate_changes_del AFTER DELETE ON pass_rates
+    BEGIN INSERT INTO sample_changes(sample_id) VALUES (OLD.sample_id); END;
+"""
+PRUNE_CHANGES = (1_000_000, 200_000)  # at open, a log longer than the first keeps its newest second entries
 # The summary rows of some samples, from their attempts: the top answer is the most common non-empty extracted
 # answer; ties go to one never judged correct, then to the smallest text (what the queue always did).
 _SUMMARY_SELECT = """
@@ -207,6 +230,7 @@ class RunStore:
             self._conn.executescript(_SCHEMA_GLANCE)
             self._conn.executescript(_SCHEMA_REVIEW)
             self._conn.executescript(_SCHEMA_SCALE)
+            self._conn.executescript(_SCHEMA_CHANGES)
             self._add_columns()
             found = self.meta("schema_version")
         except sqlite3.DatabaseError as e:
@@ -225,6 +249,10 @@ class RunStore:
             raise StoreError(
                 f"{self.path} was written by a newer synthrl (schema {found} > {SCHEMA_VERSION}); upgrade synthrl"
             )
+        try:
+            self._prune_changes()
+        except StoreError:
+            pass  # a read-only store: the views read it in full each time it changes
 
     # -- opening ---------------------------------------------------------
     @classmethod
@@ -318,13 +346,34 @@ class RunStore:
 
     def samples_version(self) -> tuple:
         """A cheap fingerprint of what the sample frame shows: the samples and their pass rates (a write
-        elsewhere, such as a training step's metrics or a progress tick, leaves it unchanged). Counts catch
-        deletions; the newest stamps catch edits and re-measuring."""
+        elsewhere, such as a training step's metrics or a progress tick, leaves it unchanged). (store id, the
+        newest sample change (see _SCHEMA_CHANGES), the recorded base student); one index look-up."""
         row = self.query_tuples(
-            "SELECT (SELECT count(*) FROM samples), (SELECT max(id) FROM samples), (SELECT max(updated_at) FROM samples),"
-            " (SELECT count(*) FROM pass_rates), (SELECT max(at) FROM pass_rates),"
+            "SELECT (SELECT value FROM meta WHERE key='store_id'), (SELECT max(seq) FROM sample_changes),"
             " (SELECT value FROM meta WHERE key='base_student_version')")
         return tuple(row[0])
+
+    def samples_changed_since(self, seq: int | None) -> tuple[int | None, list[int] | None]:
+        """(the newest change, the ids of the samples written since change `seq`, each once), or (newest,
+        None) when the log no longer reaches back to `seq` (pruned) or `seq` is unknown: read everything."""
+        with self._lock:
+            newest = self.scalar("SELECT max(seq) FROM sample_changes")
+            if seq is None or newest is None or seq > newest:
+                return newest, None
+            oldest = self.scalar("SELECT min(seq) FROM sample_changes")
+            if oldest is None or oldest > seq + 1:
+                return newest, None
+            return newest, [r[0] for r in self.query_tuples(
+                "SELECT DISTINCT sample_id FROM sample_changes WHERE seq > ? AND seq <= ?", (seq, newest))]
+
+    def _prune_changes(self) -> None:
+        """Keep the sample change log bounded (PRUNE_CHANGES); the newest entry always stays."""
+        if self.meta("store_id") is None:  # tells this store from a new one later made at the same path
+            self.set_meta("store_id", uuid.uuid4().hex)
+        newest = self.scalar("SELECT max(seq) FROM sample_changes")
+        oldest = self.scalar("SELECT min(seq) FROM sample_changes")
+        if newest is not None and newest - oldest + 1 > PRUNE_CHANGES[0]:
+            self.execute("DELETE FROM sample_changes WHERE seq <= ?", (newest - PRUNE_CHANGES[1],))
 
     # -- meta and config --------------------------------------------------
     def meta(self, key: str) -> str | None:
@@ -623,11 +672,19 @@ class RunStore:
             finally:
                 self._conn.execute("COMMIT")
 
-    def set_near_duplicates(self, key: str, groups: dict[int, int]) -> None:
+    def set_near_duplicates(self, key: str, groups: dict[int, int], work: bytes | None = None) -> None:
+        """Store the groups computed for `key`, and (`work`) what computing them again after an edit can start
+        from (synthrl.triage: the questions' MinHash signatures and the verdicts on candidate pairs)."""
         with self.tx() as c:
             c.execute("DELETE FROM near_duplicates")
             c.executemany("INSERT INTO near_duplicates(sample_id, head) VALUES (?,?)", sorted(groups.items()))
             c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('near_duplicates_key', ?)", (key,))
+            if work is not None:
+                c.execute("INSERT OR REPLACE INTO near_duplicate_work(id, state) VALUES (0, ?)", (work,))
+
+    def near_duplicate_work(self) -> bytes | None:
+        """The state set_near_duplicates kept last (None if none was kept)."""
+        return self.scalar("SELECT state FROM near_duplicate_work WHERE id=0")
 
     def attempts(self, sample_id: int, model_version: str | None = None) -> list[Attempt]:
         sql = "SELECT * FROM attempts WHERE sample_id=?" + (" AND model_version=?" if model_version else "")
@@ -1033,13 +1090,20 @@ class RunStore:
     SAMPLE_TABLE_COLUMNS = ("id", "round", "origin", "parent_id", "status", "flags", "agreement", "question",
                             "reference", "n", "n_correct")
 
-    def sample_table(self, model_version: str | None) -> list[tuple]:
-        """Every sample as a tuple (SAMPLE_TABLE_COLUMNS), with its pass rate's n and n_correct under
-        `model_version` (None where not measured); one query, by id."""
-        return self.query_tuples(
-            "SELECT s.id, s.round, s.origin, s.parent_id, s.status, s.flags, s.agreement, s.question, s.reference,"
-            " p.n, p.n_correct FROM samples s LEFT JOIN pass_rates p ON p.sample_id=s.id AND p.model_version=?"
-            " ORDER BY s.id", (model_version,))
+    def sample_table(self, model_version: str | None, ids: list[int] | None = None) -> list[tuple]:
+        """Every sample (or those of `ids`) as a tuple (SAMPLE_TABLE_COLUMNS), with its pass rate's n and
+        n_correct under `model_version` (None where not measured); one query, by id."""
+        sql = ("SELECT s.id, s.round, s.origin, s.parent_id, s.status, s.flags, s.agreement, s.question, s.reference,"
+               " p.n, p.n_correct FROM samples s LEFT JOIN pass_rates p ON p.sample_id=s.id AND p.model_version=?")
+        if ids is None:
+            return self.query_tuples(sql + " ORDER BY s.id", (model_version,))
+        out: list[tuple] = []
+        ids = sorted(set(int(i) for i in ids))
+        for i in range(0, len(ids), 900):
+            part = ids[i:i + 900]
+            out += self.query_tuples(sql + f" WHERE s.id IN ({','.join('?' * len(part))}) ORDER BY s.id",
+                                     (model_version, *part))
+        return out
 
     def pass_rate_counts(self, model_version: str) -> list[dict]:
         """{id, n, n_correct} per sample measured under `model_version`."""

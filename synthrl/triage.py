@@ -26,6 +26,7 @@ import hashlib
 import re
 import sqlite3
 import threading
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -192,6 +193,7 @@ def near_duplicate_groups(ids: list[int], texts: list[str], similarity: float = 
         return {}
     cache = {} if cache is None else cache
     todo = [i for i, (sid, t) in enumerate(zip(ids, texts)) if cache.get(sid, (None,))[0] != t]
+    cache[("computed",)] = cache.get(("computed",), 0) + len(todo)  # questions signed since (see duplicate_groups)
     if todo:
         fresh = [shingles(texts[i]) for i in todo]
         for i, sh, sg in zip(todo, fresh, _signatures(fresh)):
@@ -234,8 +236,14 @@ def near_duplicate_groups(ids: list[int], texts: list[str], similarity: float = 
     found = (known_codes[where_c] == codes) if len(known_codes) else np.zeros(len(codes), bool)
     ok = np.zeros(len(codes), bool)
     ok[found] = known_ok[where_c[found]]
+    def shingled(i: int) -> frozenset[int]:
+        e = entries[i]
+        if e[1] is None:  # seeded from stored work: a signature, no shingles yet
+            e = entries[i] = cache[ids[i]] = (e[0], shingles(e[0]), e[2])
+        return e[1]
+
     for k in np.nonzero(~found)[0].tolist():
-        a, c = entries[pi[k]][1], entries[pj[k]][1]
+        a, c = shingled(pi[k]), shingled(pj[k])
         both = len(a & c)
         ok[k] = both >= similarity * (len(a) + len(c) - both)  # |a & c| >= s |a | c|
     if (~found).any():
@@ -268,6 +276,64 @@ def near_duplicate_groups(ids: list[int], texts: list[str], similarity: float = 
 
 _DUPS: dict[tuple, dict[int, int]] = {}
 _SIGS: dict[tuple, dict] = {}
+WORK_CHECKPOINT = 200  # questions signed since the stored work was written, before it is written again
+_SIGS_LOCK = threading.Lock()  # renders run in several threads; the cache is filled in place
+
+
+def _text_hashes(texts: list[str]) -> np.ndarray:
+    """A 64-bit check of each text (two C checksums: a few ms for 20k questions), to tell an unchanged question."""
+    out = np.empty(len(texts), dtype=np.uint64)
+    for k, t in enumerate(texts):
+        b = (t or "").encode("utf-8", "surrogatepass")
+        out[k] = (zlib.crc32(b) << 32) | zlib.adler32(b)
+    return out
+
+
+def _pack_work(ids: np.ndarray, texts: list[str], cache: dict, similarity: float) -> bytes | None:
+    """What near_duplicate_groups kept in `cache` for these questions, as bytes for the store (numpy arrays
+    only, read back without pickle): ids, a hash of each question, its signature, the pair verdicts."""
+    import io
+
+    if not len(ids) or any(int(i) not in cache for i in ids.tolist()):
+        return None  # fewer than two questions: nothing was computed
+
+    codes, ok = cache.get(("pairs", similarity), (np.zeros(0, np.int64), np.zeros(0, bool)))
+    buf = io.BytesIO()
+    np.savez(buf, ids=ids.astype(np.int64), hashes=_text_hashes(texts),
+             sigs=np.stack([cache[int(i)][2] for i in ids]) if len(ids) else np.zeros((0, _PERMS), np.uint64),
+             codes=codes, ok=ok, similarity=np.array([similarity]))
+    return buf.getvalue()
+
+
+def _seed_from_work(work: bytes | None, ids: np.ndarray, texts: list[str], cache: dict, similarity: float) -> int:
+    """Fill an empty `cache` from stored work: the signature of every question that is still the same text
+    (its shingles are made again only if a pair needs them), and the verdicts on pairs. How many were seeded."""
+    import io
+
+    if not work:
+        return 0
+    try:
+        z = np.load(io.BytesIO(work), allow_pickle=False)
+        old_ids, hashes, sigs = z["ids"], z["hashes"], z["sigs"]
+        codes, ok, sim = z["codes"], z["ok"], float(z["similarity"][0])
+    except (OSError, ValueError, KeyError):
+        return 0  # unreadable: everything is computed afresh
+    if sigs.shape[1:] != (_PERMS,) or len(old_ids) != len(hashes) or len(old_ids) != len(sigs):
+        return 0
+    at = {int(i): k for k, i in enumerate(old_ids.tolist())}
+    now = _text_hashes(texts)
+    n = 0
+    for k, (sid, text) in enumerate(zip(ids.tolist(), texts)):
+        j = at.get(sid)
+        if j is not None and hashes[j] == now[k]:
+            cache[sid] = (text, None, sigs[j])
+            n += 1
+    if sim == similarity and len(codes) == len(ok):
+        seeded = np.fromiter(at.keys(), dtype=np.int64, count=len(at)) if n else np.zeros(0, np.int64)
+        seeded = seeded[[sid in cache for sid in seeded.tolist()]] if len(seeded) else seeded
+        keep = np.isin(codes >> 32, seeded) & np.isin(codes & 0xFFFFFFFF, seeded)  # pairs of unchanged questions
+        cache[("pairs", similarity)] = (codes[keep], ok[keep])
+    return n
 
 
 def questions_fingerprint(ids, texts) -> str:
@@ -299,10 +365,19 @@ def duplicate_groups(store: RunStore, similarity: float = 0.8, ids=None, texts=N
         return hit
     groups = store.near_duplicates(fp)
     if groups is None:
-        sigs = _SIGS.setdefault(key[:2], {})
-        groups = near_duplicate_groups(ids.tolist(), texts, similarity, cache=sigs)
+        with _SIGS_LOCK:
+            sigs = _SIGS.setdefault(key[:2], {})
+            if not sigs:  # a new process: start from the work stored with the last groups (not from nothing)
+                _seed_from_work(store.near_duplicate_work(), ids, texts, sigs, similarity)
+            groups = near_duplicate_groups(ids.tolist(), texts, similarity, cache=sigs)
+            # the stored work is a checkpoint: a process that starts from it redoes only the questions changed
+            # since, so it is written again only once many were (not on every edit: 2 MB at 20k questions)
+            work = None
+            if sigs.get(("computed",), 0) > WORK_CHECKPOINT:
+                work = _pack_work(ids, texts, sigs, similarity)
+                sigs[("computed",)] = 0
         try:
-            store.set_near_duplicates(fp, groups)
+            store.set_near_duplicates(fp, groups, work)
         except (StoreError, sqlite3.Error):
             pass  # a busy or read-only store: the groups are still right, just not kept for the next process
     for k in [k for k in _DUPS if k[:2] == key[:2]]:

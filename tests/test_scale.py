@@ -152,6 +152,41 @@ def test_near_duplicate_groups_incremental_equal_fresh():
     assert triage.near_duplicate_groups(ids, texts, cache=cache) == triage.near_duplicate_groups(ids, texts)
 
 
+def test_a_new_process_edits_a_question_from_the_stored_work_not_from_nothing(store, monkeypatch):
+    """After a question edit, a process that has not computed the groups itself starts from the signatures
+    and pair verdicts stored with the last groups: it makes shingles only for the pairs it must check, and
+    finds the groups a fresh computation finds."""
+    rng = random.Random(5)
+    words = "the a shop sold apples pears in morning afternoon how many did it total".split()
+    texts = [" ".join(rng.choice(words) for _ in range(14)) for _ in range(200)]
+    texts += [" ".join(t.split()[:-1] + ["today"]) for t in texts[:60]]
+    ids = [store.add_sample(Sample(None, t, "1", "1", status="verified")) for t in texts]
+    triage._DUPS.clear()
+    triage._SIGS.clear()
+    before = triage.duplicate_groups(store)
+    assert before == triage.near_duplicate_groups(ids, texts) and len(before) >= 60
+    edited = ids[3]
+    store.update_sample(edited, question=texts[150])  # now a copy of another question
+    texts[3] = texts[150]
+    triage._DUPS.clear()
+    triage._SIGS.clear()  # a new process
+    made = []
+    real = triage.shingles
+    monkeypatch.setattr(triage, "shingles", lambda t: made.append(t) or real(t))
+    after = triage.duplicate_groups(store)
+    monkeypatch.setattr(triage, "shingles", real)
+    assert after == triage.near_duplicate_groups(ids, texts)
+    assert after[edited] == after[ids[150]] and (ids[203] not in after or after[ids[203]] != after[edited])
+    assert 0 < len(made) < len(texts) // 4, f"{len(made)} questions shingled for one edit"
+    # damaged stored work is ignored: computed afresh, the same groups
+    store.execute("UPDATE near_duplicate_work SET state=x'00ff'")
+    store.update_sample(ids[7], question=texts[8])
+    texts[7] = texts[8]
+    triage._DUPS.clear()
+    triage._SIGS.clear()
+    assert triage.duplicate_groups(store) == triage.near_duplicate_groups(ids, texts)
+
+
 def _bin_counts_loop(rates, bins=10):
     counts = [0] * bins
     for p in rates:
@@ -280,3 +315,54 @@ def test_the_sample_frame_outlives_unrelated_writes_and_follows_every_sample_wri
     measured = int(df3[df3["pass_rate"].notna()]["id"].iloc[0])
     store.clear_attempts(measured, STUDENT)  # drops its pass rate: a deletion, no newer stamp
     assert np.isnan(views._frame(store, STUDENT).set_index("id").loc[measured, "pass_rate"])
+
+
+def _same_frame(a, b):
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_dtype=False)
+
+
+@pytest.mark.parametrize("version", [None, "smollm2-135m-instruct@base"])
+def test_the_refreshed_frame_equals_a_full_read_after_every_kind_of_write(store, version):
+    """The frame is patched with the samples written since it was read (the store's change log), not read
+    again: after each write it must equal a full read, for the default student and a named one."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from populated_run import STUDENT, populate_run
+    from synthrl.fix import FixSpec, apply_fix, undo_fix
+
+    populate_run(store, n=30, seed=4, with_training=False, with_eval=False)
+    views.clear_cache()
+    reads = []
+    real = views.samples._load_frame
+    views.samples._load_frame = lambda *a: reads.append(1) or real(*a)
+    try:
+        views._frame(store, version)
+        assert len(reads) == 1
+        ids = [int(i) for i in views._frame(store, version)["id"]]
+        steps = [
+            lambda: edit_sample(store, ids[0], question="A shop sold 3 pens and 4 pens. How many pens?", author="t"),
+            lambda: edit_sample(store, ids[1], status="rejected", author="t"),
+            lambda: store.add_sample(Sample(None, "What is 5 + 6?", "11", "11", status="verified")),
+            lambda: store.set_pass_rate(PassRate(ids[2], STUDENT, 8, 1, False)),
+            lambda: store.set_pass_rate(PassRate(ids[3], "another@1", 8, 8, True)),  # another student only
+            lambda: store.clear_attempts(ids[4], STUDENT),
+            lambda: undo_fix(store, apply_fix(store, FixSpec("sold", "traded"), ids[5:9], author="t").id, author="t"),
+            lambda: store.set_statuses([ids[9], ids[10]], "accepted", author="t"),
+        ]
+        for step in steps:
+            step()
+            got = views._frame(store, version)
+            _same_frame(got, real(store, version))
+        assert len(reads) == 1, "a write to a few samples read the whole frame again"
+        # a change log that no longer reaches back (pruned) makes a full read, still equal
+        edit_sample(store, ids[11], status="accepted", author="t")
+        edit_sample(store, ids[12], status="accepted", author="t")
+        store.execute("DELETE FROM sample_changes WHERE seq < (SELECT max(seq) FROM sample_changes)")
+        got = views._frame(store, version)
+        assert len(reads) == 2 and got.set_index("id").loc[ids[11], "status"] == "accepted"
+        _same_frame(got, real(store, version))
+    finally:
+        views.samples._load_frame = real

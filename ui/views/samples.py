@@ -48,26 +48,47 @@ def _frame(store: RunStore, version: str | None) -> pd.DataFrame:
     """Every sample with its pass rate under `version`; treat as read-only.
 
     One page render asks for it several times (table, histograms, selection), so the last few
-    are kept, keyed by the fingerprint of the samples and their pass rates: an edit, a new sample or a
-    new measurement makes a fresh one; writes elsewhere (training metrics, progress) do not.
+    are kept, keyed by the fingerprint of the samples and their pass rates: writes elsewhere (training
+    metrics, progress) leave it as it is. After an edit, a new sample or a new measurement only the samples
+    written since are read again (the store's change log) and a fresh frame is made from the kept one.
     """
-    key = (str(store.path), version, store.samples_version())
+    path = str(store.path)
+    fingerprint = store.samples_version()
+    key = (path, version, fingerprint)
     hit = _FRAME_CACHE.get(key)
     if hit is not None:
         return hit
-    df = _load_frame(store, version)
+    # the newest frame of this store and version, and the change it was read at
+    last = next((k for k in reversed(_FRAME_CACHE) if k[:2] == (path, version) and k[2][0] == fingerprint[0]
+                 and k[2][2:] == fingerprint[2:]), None)
+    seq, changed = store.samples_changed_since(last[2][1] if last is not None else None)
+    df = None
+    if last is not None and changed is not None and len(changed) <= max(200, len(_FRAME_CACHE[last]) // 5):
+        df = _refreshed(store, _FRAME_CACHE[last], version, changed)
+    if df is None:
+        df = _load_frame(store, version)
+    key = (path, version, (fingerprint[0], seq, *fingerprint[2:]))
     if len(_FRAME_CACHE) >= 4:
         _FRAME_CACHE.pop(next(iter(_FRAME_CACHE)))
     _FRAME_CACHE[key] = df
     return df
 
 
-def _load_frame(store: RunStore, version: str | None) -> pd.DataFrame:
+def _frame_version(store: RunStore, version: str | None) -> str | None:
     if version is None:
         versions = student_versions(store)
         version = versions[0] if versions else None
-    rows = store.sample_table(version)
-    names = store.SAMPLE_TABLE_COLUMNS
+    return version
+
+
+def _load_frame(store: RunStore, version: str | None) -> pd.DataFrame:
+    version = _frame_version(store, version)
+    df = _to_frame(store.sample_table(version), store.SAMPLE_TABLE_COLUMNS)
+    df.attrs["version"] = version  # the student whose pass rates it shows (the default one when asked for None)
+    return df
+
+
+def _to_frame(rows: list[tuple], names: tuple) -> pd.DataFrame:
     if not rows:
         df = pd.DataFrame(columns=list(names))
         for c in ("n", "n_correct", "pass_rate"):
@@ -89,6 +110,28 @@ def _load_frame(store: RunStore, version: str | None) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         data["pass_rate"] = np.where(n > 0, data["n_correct"] / np.where(n > 0, n, 1), np.nan)
     return pd.DataFrame(data, copy=False)
+
+
+def _refreshed(store: RunStore, old: pd.DataFrame, version: str | None, changed: list[int]) -> pd.DataFrame | None:
+    """`old` with the rows of `changed` read again (added where new, left out where gone), in id order; None
+    when the frame cannot be patched (the default student changed with the data: read it in full)."""
+    version = _frame_version(store, version)
+    if "version" not in old.attrs or old.attrs["version"] != version:
+        return None
+    if not changed:
+        return old
+    fresh = _to_frame(store.sample_table(version, changed), store.SAMPLE_TABLE_COLUMNS)
+    ids = old["id"].to_numpy()
+    keep = ~np.isin(ids, np.asarray(changed, dtype=np.int64))
+    if not len(fresh):
+        df = old[keep]
+    else:
+        df = pd.concat([old[keep], fresh], ignore_index=True)
+        if len(df) > 1 and not (np.diff(df["id"].to_numpy()) > 0).all():
+            df = df.sort_values("id", kind="stable")
+    df = df.reset_index(drop=True)
+    df.attrs = dict(old.attrs)
+    return df
 
 
 @dataclass(frozen=True)
