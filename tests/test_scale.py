@@ -366,3 +366,51 @@ def test_the_refreshed_frame_equals_a_full_read_after_every_kind_of_write(store,
         _same_frame(got, real(store, version))
     finally:
         views.samples._load_frame = real
+
+
+def test_a_new_process_starts_from_the_frame_snapshot_and_reads_only_what_changed(store, tmp_path):
+    """The frame kept beside the run (Arrow) spares a new process the full read; what was written since it
+    was taken is read from the change log. A damaged snapshot, or one left by another store at the same
+    path, is never used: the frame then equals a full read all the same."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from populated_run import populate_run
+
+    populate_run(store, n=30, seed=6, with_training=False, with_eval=False)
+    views.clear_cache()
+    real = views.samples._load_frame
+    reads = []
+    views.samples._load_frame = lambda *a: reads.append(1) or real(*a)
+    try:
+        first = views._frame(store, None)
+        snap = views.samples._snapshot_path(store, None)
+        assert len(reads) == 1 and snap.exists()
+        ids = [int(i) for i in first["id"]]
+        edit_sample(store, ids[0], status="rejected", author="t")
+        store.add_sample(Sample(None, "What is 7 + 8?", "15", "15", status="verified"))
+        views.clear_cache()  # as a new process
+        _same_frame(views._frame(store, None), real(store, None))
+        assert len(reads) == 1, "a new process read every sample although a snapshot was there"
+
+        snap.write_bytes(b"not an arrow file")
+        views.clear_cache()
+        _same_frame(views._frame(store, None), real(store, None))
+        assert len(reads) == 2
+
+        # another store made later at the same path (same sample ids, other content) ignores the snapshot
+        views.clear_cache()
+        views._frame(store, None)  # from the good snapshot the full read left
+        assert len(reads) == 2
+        path = store.path
+        store.close()
+        for f in path.parent.glob("run.db*"):
+            f.unlink()
+        other = RunStore(path, create=True)
+        populate_run(other, n=30, seed=99, with_training=False, with_eval=False)
+        views.clear_cache()
+        _same_frame(views._frame(other, None), real(other, None))
+        assert len(reads) == 3
+        other.close()
+    finally:
+        views.samples._load_frame = real

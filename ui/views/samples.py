@@ -6,6 +6,7 @@ The frame is cached per fingerprint of the samples and their pass rates, so one 
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,17 +62,78 @@ def _frame(store: RunStore, version: str | None) -> pd.DataFrame:
     # the newest frame of this store and version, and the change it was read at
     last = next((k for k in reversed(_FRAME_CACHE) if k[:2] == (path, version) and k[2][0] == fingerprint[0]
                  and k[2][2:] == fingerprint[2:]), None)
-    seq, changed = store.samples_changed_since(last[2][1] if last is not None else None)
+    base, base_seq = (_FRAME_CACHE[last], last[2][1]) if last is not None else (None, None)
+    if base is None:  # nothing in this process: the snapshot the last full read left on disk, if still good
+        base, base_seq = _read_snapshot(store, version, fingerprint[0])
+    seq, changed = store.samples_changed_since(base_seq)
     df = None
-    if last is not None and changed is not None and len(changed) <= max(200, len(_FRAME_CACHE[last]) // 5):
-        df = _refreshed(store, _FRAME_CACHE[last], version, changed)
+    if base is not None and changed is not None and len(changed) <= max(200, len(base) // 5):
+        df = _refreshed(store, base, version, changed)
     if df is None:
         df = _load_frame(store, version)
+        _write_snapshot(store, version, fingerprint[0], seq, df)
     key = (path, version, (fingerprint[0], seq, *fingerprint[2:]))
     if len(_FRAME_CACHE) >= 4:
         _FRAME_CACHE.pop(next(iter(_FRAME_CACHE)))
     _FRAME_CACHE[key] = df
     return df
+
+
+# The frame as of a change of the log, kept beside the run (Arrow IPC: read back in a few ms at 20k samples,
+# against ~100 ms from SQLite), so a new process, or a render after the in-process caches were dropped, starts
+# from it and reads only the samples written since. A cache: checked against the store's id, the student and the
+# columns; anything wrong with it (missing, damaged, from another store, a log pruned past it) means a full read.
+SNAPSHOT_FORMAT = "1"
+
+
+def _snapshot_path(store: RunStore, version: str | None):
+    import hashlib
+
+    tag = hashlib.blake2b(f"{version}".encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+    return store.path.parent / "cache" / f"sample-frame-{tag}.arrow"
+
+
+def _read_snapshot(store: RunStore, version: str | None, store_id) -> tuple[pd.DataFrame | None, int | None]:
+    path = _snapshot_path(store, version)
+    if store_id is None or not path.exists():
+        return None, None
+    try:
+        import pyarrow.feather as feather
+
+        table = feather.read_table(path, memory_map=True)
+        meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+        want = [*store.SAMPLE_TABLE_COLUMNS, "pass_rate"]
+        if (meta.get("synthrl_format") != SNAPSHOT_FORMAT or meta.get("store_id") != store_id
+                or table.column_names != want or not meta.get("seq", "").isdigit()):
+            return None, None
+        df = table.to_pandas()
+        df.attrs["version"] = None if meta.get("version_none") == "1" else meta.get("version")
+        return df, int(meta["seq"])
+    except Exception:  # noqa: BLE001 - a damaged or foreign cache file is read again from the store
+        return None, None
+
+
+def _write_snapshot(store: RunStore, version: str | None, store_id, seq: int | None, df: pd.DataFrame) -> None:
+    if store_id is None or seq is None or not len(df):
+        return
+    path = _snapshot_path(store, version)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    try:
+        import pyarrow as pa
+        import pyarrow.feather as feather
+
+        v = df.attrs.get("version")
+        table = pa.Table.from_pandas(df, preserve_index=False).replace_schema_metadata({
+            "synthrl_format": SNAPSHOT_FORMAT, "store_id": str(store_id), "seq": str(int(seq)),
+            "version": "" if v is None else str(v), "version_none": "1" if v is None else "0"})
+        path.parent.mkdir(exist_ok=True)
+        feather.write_feather(table, tmp, compression="uncompressed")
+        os.replace(tmp, path)
+    except Exception:  # noqa: BLE001 - a cache: a full disk or a read-only folder only costs the next cold read
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def _frame_version(store: RunStore, version: str | None) -> str | None:
