@@ -309,13 +309,14 @@ _RDYLGN = [[0.0, "rgb(165,0,38)"], [0.1, "rgb(215,48,39)"], [0.2, "rgb(244,109,6
 
 def _points(x: np.ndarray, y: np.ndarray, name: str, ids: np.ndarray | None = None, text: np.ndarray | None = None,
             hovertemplate: str | None = None, **kw: Any) -> dict:
-    """One scattergl trace of markers as a plain dict: numbers as numpy arrays (copied at once, sent as binary),
-    texts as a list of str (JSON-encoded natively; a numpy str array makes plotly clean the whole figure
-    element by element first: 20k points, 2-3x the time)."""
+    """One scattergl trace of markers as a plain dict: coordinates as numpy arrays (copied at once, sent as
+    binary), texts as a list of str (JSON-encoded natively; a numpy str array makes plotly clean the whole figure
+    element by element first: 20k points, 2-3x the time), the ids as a list of int (the page reads them back
+    from the trace's data, where a binary array would stay encoded)."""
     t = {"type": "scattergl", "x": np.asarray(x, dtype=float), "y": np.asarray(y, dtype=float), "mode": "markers",
          "name": name, **kw}
     if ids is not None:
-        t["customdata"] = np.asarray(ids, dtype=np.int64)
+        t["customdata"] = np.asarray(ids, dtype=np.int64).tolist()
     if text is not None:
         t["text"] = text.tolist()
     if hovertemplate is not None:

@@ -1090,20 +1090,31 @@ class RunStore:
     SAMPLE_TABLE_COLUMNS = ("id", "round", "origin", "parent_id", "status", "flags", "agreement", "question",
                             "reference", "n", "n_correct")
 
-    def sample_table(self, model_version: str | None, ids: list[int] | None = None) -> list[tuple]:
-        """Every sample (or those of `ids`) as a tuple (SAMPLE_TABLE_COLUMNS), with its pass rate's n and
-        n_correct under `model_version` (None where not measured); one query, by id."""
-        sql = ("SELECT s.id, s.round, s.origin, s.parent_id, s.status, s.flags, s.agreement, s.question, s.reference,"
-               " p.n, p.n_correct FROM samples s LEFT JOIN pass_rates p ON p.sample_id=s.id AND p.model_version=?")
-        if ids is None:
-            return self.query_tuples(sql + " ORDER BY s.id", (model_version,))
-        out: list[tuple] = []
-        ids = sorted(set(int(i) for i in ids))
-        for i in range(0, len(ids), 900):
-            part = ids[i:i + 900]
-            out += self.query_tuples(sql + f" WHERE s.id IN ({','.join('?' * len(part))}) ORDER BY s.id",
-                                     (model_version, *part))
-        return out
+    def sample_table(self, model_version: str | None,
+                     ids: list[int] | None = None) -> tuple[list[tuple], list[tuple]]:
+        """Every sample (or those of `ids`), by id, as tuples of SAMPLE_TABLE_COLUMNS but the last two; and
+        (sample id, n, n_correct) of their pass rates under `model_version`. Two plain scans in one read
+        transaction (a join looks up each sample's pass rate: about a third more time at 20k samples)."""
+        cols = "id, round, origin, parent_id, status, flags, agreement, question, reference"
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                if ids is None:
+                    return (self.query_tuples(f"SELECT {cols} FROM samples ORDER BY id"),
+                            self.query_tuples("SELECT sample_id, n, n_correct FROM pass_rates WHERE model_version=?",
+                                              (model_version,)))
+                rows: list[tuple] = []
+                rates: list[tuple] = []
+                ids = sorted(set(int(i) for i in ids))
+                for i in range(0, len(ids), 900):
+                    part = ids[i:i + 900]
+                    marks = ",".join("?" * len(part))
+                    rows += self.query_tuples(f"SELECT {cols} FROM samples WHERE id IN ({marks}) ORDER BY id", part)
+                    rates += self.query_tuples(f"SELECT sample_id, n, n_correct FROM pass_rates WHERE model_version=?"
+                                               f" AND sample_id IN ({marks})", (model_version, *part))
+                return rows, rates
+            finally:
+                self._conn.execute("COMMIT")
 
     def pass_rate_counts(self, model_version: str) -> list[dict]:
         """{id, n, n_correct} per sample measured under `model_version`."""

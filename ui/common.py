@@ -67,6 +67,7 @@ def _need_sample(st: RunStore, run: str, sid, missing: str = "Select a sample fi
 
 
 def _forget_store(run: str) -> None:
+    views.samples.flush_snapshots()  # no frame snapshot is being written into the run's folder after this
     with _STORES_LOCK:
         st = _STORES.pop(run, None)
     if st is not None:

@@ -7,6 +7,7 @@ The frame is cached per fingerprint of the samples and their pass rates, so one 
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +41,9 @@ _VERSIONS_CACHE: dict[tuple, tuple] = {}
 
 
 def clear_cache() -> None:
+    """Forget everything kept in this process (as a new process would start); snapshots on disk stay."""
     _FRAME_CACHE.clear()
+    _SNAPSHOT_SEQ.clear()
     _QUEUE_CACHE.clear()
     _VERSIONS_CACHE.clear()
 
@@ -59,24 +62,42 @@ def _frame(store: RunStore, version: str | None) -> pd.DataFrame:
     hit = _FRAME_CACHE.get(key)
     if hit is not None:
         return hit
+    with _FRAME_LOCK:  # renders run in several threads (and the app's warm-up): one read, the others wait for it
+        hit = _FRAME_CACHE.get(key)
+        if hit is not None:
+            return hit
+        return _new_frame(store, version, path, fingerprint)
+
+
+def _new_frame(store: RunStore, version: str | None, path: str, fingerprint: tuple) -> pd.DataFrame:
     # the newest frame of this store and version, and the change it was read at
     last = next((k for k in reversed(_FRAME_CACHE) if k[:2] == (path, version) and k[2][0] == fingerprint[0]
                  and k[2][2:] == fingerprint[2:]), None)
     base, base_seq = (_FRAME_CACHE[last], last[2][1]) if last is not None else (None, None)
     if base is None:  # nothing in this process: the snapshot the last full read left on disk, if still good
         base, base_seq = _read_snapshot(store, version, fingerprint[0])
+        if base is not None:
+            _SNAPSHOT_SEQ[(path, version)] = base_seq
     seq, changed = store.samples_changed_since(base_seq)
     df = None
     if base is not None and changed is not None and len(changed) <= max(200, len(base) // 5):
         df = _refreshed(store, base, version, changed)
-    if df is None:
+    full = df is None
+    if full:
         df = _load_frame(store, version)
-        _write_snapshot(store, version, fingerprint[0], seq, df)
+    if seq is not None and (full or seq - _SNAPSHOT_SEQ.get((path, version), seq - SNAPSHOT_LAG) >= SNAPSHOT_LAG):
+        _write_snapshot(store, version, fingerprint[0], seq, df)  # after a full read, or many changes since
+        _SNAPSHOT_SEQ[(path, version)] = seq
     key = (path, version, (fingerprint[0], seq, *fingerprint[2:]))
     if len(_FRAME_CACHE) >= 4:
         _FRAME_CACHE.pop(next(iter(_FRAME_CACHE)))
     _FRAME_CACHE[key] = df
     return df
+
+
+_FRAME_LOCK = threading.Lock()
+_SNAPSHOT_SEQ: dict[tuple, int] = {}  # (store path, version) -> the change the last snapshot read or written is at
+SNAPSHOT_LAG = 2000  # changes since the snapshot before a patched frame is written as the new one
 
 
 # The frame as of a change of the log, kept beside the run (Arrow IPC: read back in a few ms at 20k samples,
@@ -113,11 +134,28 @@ def _read_snapshot(store: RunStore, version: str | None, store_id) -> tuple[pd.D
         return None, None
 
 
+_WRITERS: list[threading.Thread] = []
+
+
 def _write_snapshot(store: RunStore, version: str | None, store_id, seq: int | None, df: pd.DataFrame) -> None:
+    """Write the snapshot in a thread, off the render's path (the frame is never changed once made)."""
     if store_id is None or seq is None or not len(df):
         return
-    path = _snapshot_path(store, version)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    _WRITERS[:] = [t for t in _WRITERS if t.is_alive()]
+    t = threading.Thread(target=_write_snapshot_now, args=(_snapshot_path(store, version), store_id, seq, df),
+                         name="frame-snapshot", daemon=True)
+    _WRITERS.append(t)
+    t.start()
+
+
+def flush_snapshots(timeout: float = 30.0) -> None:
+    """Wait for snapshot writes still under way (tests; a process about to stop)."""
+    for t in list(_WRITERS):
+        t.join(timeout)
+
+
+def _write_snapshot_now(path, store_id, seq: int, df: pd.DataFrame) -> None:
+    tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
     try:
         import pyarrow as pa
         import pyarrow.feather as feather
@@ -150,7 +188,9 @@ def _load_frame(store: RunStore, version: str | None) -> pd.DataFrame:
     return df
 
 
-def _to_frame(rows: list[tuple], names: tuple) -> pd.DataFrame:
+def _to_frame(parts: tuple[list[tuple], list[tuple]], names: tuple) -> pd.DataFrame:
+    """The frame of store.sample_table's (samples, pass rates)."""
+    rows, rates = parts
     if not rows:
         df = pd.DataFrame(columns=list(names))
         for c in ("n", "n_correct", "pass_rate"):
@@ -160,17 +200,24 @@ def _to_frame(rows: list[tuple], names: tuple) -> pd.DataFrame:
     # a 2-D object array first: about twice the time at 20k samples)
     cols = dict(zip(names, zip(*rows)))
     data = {}
-    for name in names:
+    for name in names[:-2]:
         col = cols[name]
         if name in ("id", "round"):
             data[name] = np.fromiter(col, dtype=np.int64, count=len(rows))
-        elif name in ("parent_id", "agreement", "n", "n_correct"):
-            data[name] = np.array(col, dtype=float)  # None -> NaN (not measured, no parent)
+        elif name in ("parent_id", "agreement"):
+            data[name] = np.array(col, dtype=float)  # None -> NaN (no parent)
         else:
             data[name] = pd.array(col, dtype="str")
-    n = data["n"]
+    n, k = np.full(len(rows), np.nan), np.full(len(rows), np.nan)  # NaN: not measured
+    if rates:
+        r = np.array(rates, dtype=float).reshape(-1, 3)
+        ids = data["id"]
+        at = np.searchsorted(ids, r[:, 0].astype(np.int64))
+        ok = (at < len(ids)) & (ids[np.minimum(at, len(ids) - 1)] == r[:, 0])
+        n[at[ok]], k[at[ok]] = r[ok, 1], r[ok, 2]
+    data["n"], data["n_correct"] = n, k
     with np.errstate(invalid="ignore", divide="ignore"):
-        data["pass_rate"] = np.where(n > 0, data["n_correct"] / np.where(n > 0, n, 1), np.nan)
+        data["pass_rate"] = np.where(n > 0, k / np.where(n > 0, n, 1), np.nan)
     return pd.DataFrame(data, copy=False)
 
 
@@ -271,14 +318,28 @@ def review_queue(store: RunStore, version: str | None = None, frame: pd.DataFram
         return hit[1]
     from synthrl.triage import queue_frame
 
-    if version is None:
-        versions = student_versions(store)
-        version = versions[0] if versions else None
-    q = queue_frame(store, version, samples=df if len(df) else None)
-    if len(_QUEUE_CACHE) >= 4:
-        _QUEUE_CACHE.pop(next(iter(_QUEUE_CACHE)))
-    _QUEUE_CACHE[key] = (df, q)
-    return q
+    with _QUEUE_LOCK:
+        hit = _QUEUE_CACHE.get(key)
+        if hit is not None and hit[0] is df:
+            return hit[1]
+        if version is None:
+            versions = student_versions(store)
+            version = versions[0] if versions else None
+        q = queue_frame(store, version, samples=df if len(df) else None)
+        if len(_QUEUE_CACHE) >= 4:
+            _QUEUE_CACHE.pop(next(iter(_QUEUE_CACHE)))
+        _QUEUE_CACHE[key] = (df, q)
+        return q
+
+
+_QUEUE_LOCK = threading.Lock()
+
+
+def warm(store: RunStore) -> None:
+    """Make what the first render of a run needs before anyone asks (the app does it for the run it will open
+    first, at start-up): the sample frame (and its snapshot on disk), the student versions, the review queue."""
+    frame = _frame(store, None)
+    review_queue(store, None, frame)
 
 
 def ordered_ids(store: RunStore, f: ReviewFilter, version: str | None = None) -> list[int]:
