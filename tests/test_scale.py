@@ -489,3 +489,14 @@ def test_a_frame_patched_many_times_is_written_as_the_new_snapshot(store, monkey
     views.clear_cache()
     _same_frame(views._frame(store, None), real(store, None))
     assert not reads
+
+
+def test_map_hover_texts_equal_the_plain_clip_also_when_remembered():
+    import pandas as pd
+
+    texts = ["short", "x " * 200, "tabs\tand\nnewlines  and   spaces " * 8, "ünïcödé " * 30, None, "", "a" * 110,
+             "b" * 111, "<b>html</b> " * 20]
+    for _ in range(2):  # the second time from the process's memo
+        got = atlas._clip_all(pd.Series(texts, dtype=object)).tolist()
+        assert got == [atlas._clip(t) for t in texts]
+    assert atlas._clip_all(pd.Series(texts, dtype=object), 20).tolist() == [atlas._clip(t, 20) for t in texts]
