@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from . import snapshots
 from .store import NEEDS_REMEASURE, RunStore, StoreError
 
 
@@ -124,22 +125,41 @@ def answer_stats(store: RunStore, version: str | None) -> pd.DataFrame:
         seen = _STATS.get(key)
     if seen is not None and seen[0] == now:
         return seen[1]
-    if seen is not None and seen[0] < now:
+    store_id, snap = store.meta("store_id"), snapshots.path_for(store.path, "answer-stats", version)
+    if seen is None:  # a new process: the frame kept beside the run, then the rows written since (below)
+        df, meta = snapshots.read(snap, store_id, _STATS_COLUMNS, index="sample_id")
+        if df is not None and meta.get("epoch", "").isdigit():
+            seen = (int(meta["epoch"]), df)
+            _STATS_SNAPSHOT[key] = (seen[0], 0)
+    frame, patched = None, 0
+    if seen is not None and seen[0] == now:
+        frame = seen[1]
+    elif seen is not None and seen[0] < now:
         rows = store.answer_summary_since(version, seen[0], now)
         if len(rows) < max(1000, len(seen[1]) // 4):
             changed = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
             kept = seen[1][~seen[1].index.isin(changed)]
             fresh = _stats_frame([r for r in rows if r[1] > 0])
             frame = pd.concat([kept, fresh]) if len(fresh) else kept
-        else:
-            frame = _stats_frame(store.answer_summary(version))
-    else:
+            patched = len(rows)
+    if frame is None:
         frame = _stats_frame(store.answer_summary(version))
+        _STATS_SNAPSHOT.pop(key, None)
+    taken = _STATS_SNAPSHOT.get(key)
+    if taken is None or taken[1] + patched >= STATS_SNAPSHOT_LAG:  # after a full read, or many rows patched in
+        snapshots.write(snap, frame, store_id, {"epoch": str(now)}, index="sample_id")
+        _STATS_SNAPSHOT[key] = (now, 0)
+    else:
+        _STATS_SNAPSHOT[key] = (taken[0], taken[1] + patched)
     with _STATS_LOCK:
         if len(_STATS) >= 8 and key not in _STATS:
             _STATS.pop(next(iter(_STATS)))
         _STATS[key] = (now, frame)
     return frame
+
+
+_STATS_SNAPSHOT: dict[tuple, tuple[int, int]] = {}  # key -> (epoch of the snapshot on disk, rows patched in since)
+STATS_SNAPSHOT_LAG = 2000
 
 
 # ---------------------------------------------------------------- near-duplicate questions

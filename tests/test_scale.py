@@ -500,3 +500,38 @@ def test_map_hover_texts_equal_the_plain_clip_also_when_remembered():
         got = atlas._clip_all(pd.Series(texts, dtype=object)).tolist()
         assert got == [atlas._clip(t) for t in texts]
     assert atlas._clip_all(pd.Series(texts, dtype=object), 20).tolist() == [atlas._clip(t, 20) for t in texts]
+
+
+def test_a_new_process_reads_the_answer_stats_snapshot_and_only_the_summary_rows_since(store, monkeypatch):
+    """The majority answers a new process needs come from the frame kept beside the run plus the summary
+    rows written after it; they equal a fresh read. A damaged snapshot means a fresh read, the same answers."""
+    from synthrl import snapshots
+
+    ids = _random_run(store, n=30)
+    triage._STATS.clear()
+    triage._STATS_SNAPSHOT.clear()
+    first = triage.answer_stats(store, V)
+    snapshots.flush()
+    snap = snapshots.path_for(store.path, "answer-stats", V)
+    assert snap.exists()
+    store.add_attempts([Attempt(ids[0], V, "sample", "q", "q", False)] * 30)
+    store.clear_attempts(ids[1], V)
+    full = []
+    real = store.answer_summary
+    monkeypatch.setattr(store, "answer_summary", lambda v: full.append(v) or real(v))
+    triage._STATS.clear()
+    triage._STATS_SNAPSHOT.clear()  # a new process
+    got = triage.answer_stats(store, V)
+    assert not full, "a new process read the whole summary although a snapshot was there"
+    assert got.loc[ids[0], "top_answer"] == "q" and ids[1] not in got.index
+    fresh = _stats_of(store, V)
+    assert got.sort_index().equals(fresh.sort_index()) and not first.sort_index().equals(fresh.sort_index())
+    snapshots.flush()
+    snap.write_bytes(b"junk")
+    triage._STATS.clear()
+    triage._STATS_SNAPSHOT.clear()
+    assert triage.answer_stats(store, V).sort_index().equals(fresh.sort_index()) and full == [V]
+
+
+def _stats_of(store, version):
+    return triage._stats_frame(store.answer_summary_from_attempts(version))

@@ -6,13 +6,13 @@ The frame is cached per fingerprint of the samples and their pass rates, so one 
 """
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from synthrl import snapshots
 from synthrl.store import NEEDS_REMEASURE, RunStore
 
 from .common import MAX_TABLE_ROWS, _clip, _code
@@ -100,78 +100,32 @@ _SNAPSHOT_SEQ: dict[tuple, int] = {}  # (store path, version) -> the change the 
 SNAPSHOT_LAG = 2000  # changes since the snapshot before a patched frame is written as the new one
 
 
-# The frame as of a change of the log, kept beside the run (Arrow IPC: read back in a few ms at 20k samples,
-# against ~100 ms from SQLite), so a new process, or a render after the in-process caches were dropped, starts
-# from it and reads only the samples written since. A cache: checked against the store's id, the student and the
-# columns; anything wrong with it (missing, damaged, from another store, a log pruned past it) means a full read.
-SNAPSHOT_FORMAT = "1"
-
-
+# The frame as of a change of the log, kept beside the run (synthrl.snapshots; read back in a few ms at 20k
+# samples, against ~100 ms from SQLite), so a new process starts from it and reads only the samples written
+# since. Checked against the store's id and the columns; anything wrong with it means a full read.
 def _snapshot_path(store: RunStore, version: str | None):
-    import hashlib
-
-    tag = hashlib.blake2b(f"{version}".encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
-    return store.path.parent / "cache" / f"sample-frame-{tag}.arrow"
+    return snapshots.path_for(store.path, "sample-frame", version)
 
 
 def _read_snapshot(store: RunStore, version: str | None, store_id) -> tuple[pd.DataFrame | None, int | None]:
-    path = _snapshot_path(store, version)
-    if store_id is None or not path.exists():
+    df, meta = snapshots.read(_snapshot_path(store, version), store_id, [*store.SAMPLE_TABLE_COLUMNS, "pass_rate"])
+    if df is None or not meta.get("seq", "").isdigit():
         return None, None
-    try:
-        import pyarrow.feather as feather
-
-        table = feather.read_table(path, memory_map=True)
-        meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
-        want = [*store.SAMPLE_TABLE_COLUMNS, "pass_rate"]
-        if (meta.get("synthrl_format") != SNAPSHOT_FORMAT or meta.get("store_id") != store_id
-                or table.column_names != want or not meta.get("seq", "").isdigit()):
-            return None, None
-        df = table.to_pandas()
-        df.attrs["version"] = None if meta.get("version_none") == "1" else meta.get("version")
-        return df, int(meta["seq"])
-    except Exception:  # noqa: BLE001 - a damaged or foreign cache file is read again from the store
-        return None, None
-
-
-_WRITERS: list[threading.Thread] = []
+    df.attrs["version"] = None if meta.get("version_none") == "1" else meta.get("version")
+    return df, int(meta["seq"])
 
 
 def _write_snapshot(store: RunStore, version: str | None, store_id, seq: int | None, df: pd.DataFrame) -> None:
-    """Write the snapshot in a thread, off the render's path (the frame is never changed once made)."""
-    if store_id is None or seq is None or not len(df):
+    if seq is None:
         return
-    _WRITERS[:] = [t for t in _WRITERS if t.is_alive()]
-    t = threading.Thread(target=_write_snapshot_now, args=(_snapshot_path(store, version), store_id, seq, df),
-                         name="frame-snapshot", daemon=True)
-    _WRITERS.append(t)
-    t.start()
+    v = df.attrs.get("version")
+    snapshots.write(_snapshot_path(store, version), df, store_id, {
+        "seq": str(int(seq)), "version": "" if v is None else str(v), "version_none": "1" if v is None else "0"})
 
 
 def flush_snapshots(timeout: float = 30.0) -> None:
-    """Wait for snapshot writes still under way (tests; a process about to stop)."""
-    for t in list(_WRITERS):
-        t.join(timeout)
-
-
-def _write_snapshot_now(path, store_id, seq: int, df: pd.DataFrame) -> None:
-    tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
-    try:
-        import pyarrow as pa
-        import pyarrow.feather as feather
-
-        v = df.attrs.get("version")
-        table = pa.Table.from_pandas(df, preserve_index=False).replace_schema_metadata({
-            "synthrl_format": SNAPSHOT_FORMAT, "store_id": str(store_id), "seq": str(int(seq)),
-            "version": "" if v is None else str(v), "version_none": "1" if v is None else "0"})
-        path.parent.mkdir(exist_ok=True)
-        feather.write_feather(table, tmp, compression="uncompressed")
-        os.replace(tmp, path)
-    except Exception:  # noqa: BLE001 - a cache: a full disk or a read-only folder only costs the next cold read
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
+    """Wait for snapshot writes still under way (tests; before a run's folder is removed)."""
+    snapshots.flush(timeout)
 
 
 def _frame_version(store: RunStore, version: str | None) -> str | None:
