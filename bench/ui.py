@@ -93,7 +93,8 @@ def forget_process() -> None:
     from ui import views
 
     views.clear_cache()
-    for module, names in ((triage, ("_STATS", "_STATS_SNAPSHOT", "_DUPS", "_SIGS")), (atlas, ("_HASHES", "_PROJECTIONS", "_CLIPS"))):
+    for module, names in ((triage, ("_STATS", "_STATS_SNAPSHOT", "_DUPS", "_SIGS")),
+                          (atlas, ("_HASHES", "_PROJECTIONS", "_CLIPS"))):
         for name in names:
             getattr(module, name, {}).clear()  # the baseline's code may lack some
 
