@@ -535,3 +535,33 @@ def test_a_new_process_reads_the_answer_stats_snapshot_and_only_the_summary_rows
 
 def _stats_of(store, version):
     return triage._stats_frame(store.answer_summary_from_attempts(version))
+
+
+def test_app_start_prepares_the_first_run_and_snapshots_recent_runs_never_shown(runs_dir, monkeypatch):
+    """At start-up the app makes the first run's frame and queue, and the snapshots of other recent runs a
+    CLI made (so their first showing in the app reads no sample table in full)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from populated_run import populate_run
+    from synthrl import snapshots
+    from ui import app
+    from ui.common import _forget_store
+
+    for name, seed in (("cli-made", 1), ("opened", 2)):
+        s = populate_run(RunStore.open(name), n=20, seed=seed, with_training=False, with_eval=False)
+        s.close()
+    views.clear_cache()
+    queues = []
+    real_queue = triage.queue_frame
+    monkeypatch.setattr(triage, "queue_frame", lambda *a, **k: queues.append(1) or real_queue(*a, **k))
+    try:
+        app._warm_runs("opened")
+        snapshots.flush()
+        for name in ("cli-made", "opened"):
+            assert snapshots.path_for(runs_dir / name / "run.db", "sample-frame", None).exists(), name
+            assert list((runs_dir / name / "cache").glob("answer-stats-*.arrow")), name
+        assert len(queues) == 1  # the queue only for the run the page opens
+    finally:
+        for name in ("cli-made", "opened"):
+            _forget_store(name)

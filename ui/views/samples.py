@@ -289,11 +289,22 @@ def review_queue(store: RunStore, version: str | None = None, frame: pd.DataFram
 _QUEUE_LOCK = threading.Lock()
 
 
-def warm(store: RunStore) -> None:
-    """Make what the first render of a run needs before anyone asks (the app does it for the run it will open
-    first, at start-up): the sample frame (and its snapshot on disk), the student versions, the review queue."""
+def warm(store: RunStore, queue: bool = True) -> None:
+    """Make what the first render of a run needs before anyone asks (the app does it at start-up: in full for
+    the run it will open first, snapshots only for other recent runs): the sample frame and the majority answers
+    (and their snapshots beside the run), the review queue."""
     frame = _frame(store, None)
-    review_queue(store, None, frame)
+    if queue:
+        review_queue(store, None, frame)
+    else:
+        from synthrl.triage import answer_stats
+
+        answer_stats(store, frame.attrs.get("version"))
+
+
+def has_snapshot(store: RunStore) -> bool:
+    """Whether the run's sample frame was kept beside it (then a new process need not read every sample)."""
+    return _snapshot_path(store, None).exists()
 
 
 def ordered_ids(store: RunStore, f: ReviewFilter, version: str | None = None) -> list[int]:
