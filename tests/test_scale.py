@@ -336,8 +336,8 @@ def test_the_refreshed_frame_equals_a_full_read_after_every_kind_of_write(store,
     populate_run(store, n=30, seed=4, with_training=False, with_eval=False)
     views.clear_cache()
     reads = []
-    real = views.samples._load_frame
-    views.samples._load_frame = lambda *a: reads.append(1) or real(*a)
+    real = views.frame._load_frame
+    views.frame._load_frame = lambda *a: reads.append(1) or real(*a)
     try:
         views._frame(store, version)
         assert len(reads) == 1
@@ -365,7 +365,7 @@ def test_the_refreshed_frame_equals_a_full_read_after_every_kind_of_write(store,
         assert len(reads) == 2 and got.set_index("id").loc[ids[11], "status"] == "accepted"
         _same_frame(got, real(store, version))
     finally:
-        views.samples._load_frame = real
+        views.frame._load_frame = real
 
 
 def test_a_new_process_starts_from_the_frame_snapshot_and_reads_only_what_changed(store, tmp_path):
@@ -379,13 +379,13 @@ def test_a_new_process_starts_from_the_frame_snapshot_and_reads_only_what_change
 
     populate_run(store, n=30, seed=6, with_training=False, with_eval=False)
     views.clear_cache()
-    real = views.samples._load_frame
+    real = views.frame._load_frame
     reads = []
-    views.samples._load_frame = lambda *a: reads.append(1) or real(*a)
+    views.frame._load_frame = lambda *a: reads.append(1) or real(*a)
     try:
         first = views._frame(store, None)
-        views.samples.flush_snapshots()
-        snap = views.samples._snapshot_path(store, None)
+        views.frame.flush_snapshots()
+        snap = views.frame._snapshot_path(store, None)
         assert len(reads) == 1 and snap.exists()
         ids = [int(i) for i in first["id"]]
         edit_sample(store, ids[0], status="rejected", author="t")
@@ -398,13 +398,13 @@ def test_a_new_process_starts_from_the_frame_snapshot_and_reads_only_what_change
         views.clear_cache()
         _same_frame(views._frame(store, None), real(store, None))
         assert len(reads) == 2
-        views.samples.flush_snapshots()
+        views.frame.flush_snapshots()
 
         # another store made later at the same path (same sample ids, other content) ignores the snapshot
         views.clear_cache()
         views._frame(store, None)  # from the good snapshot the full read left
         assert len(reads) == 2
-        views.samples.flush_snapshots()
+        views.frame.flush_snapshots()
         path = store.path
         store.close()
         for f in path.parent.glob("run.db*"):
@@ -416,7 +416,7 @@ def test_a_new_process_starts_from_the_frame_snapshot_and_reads_only_what_change
         assert len(reads) == 3
         other.close()
     finally:
-        views.samples._load_frame = real
+        views.frame._load_frame = real
 
 
 def test_warm_makes_the_first_render_find_everything_ready_and_threads_share_one_read(store, monkeypatch):
@@ -433,8 +433,8 @@ def test_warm_makes_the_first_render_find_everything_ready_and_threads_share_one
     for f in (store.path.parent / "cache").glob("*.arrow"):
         f.unlink()
     reads, queues = [], []
-    real_load, real_queue = views.samples._load_frame, triage.queue_frame
-    monkeypatch.setattr(views.samples, "_load_frame", lambda *a: reads.append(1) or real_load(*a))
+    real_load, real_queue = views.frame._load_frame, triage.queue_frame
+    monkeypatch.setattr(views.frame, "_load_frame", lambda *a: reads.append(1) or real_load(*a))
     monkeypatch.setattr(triage, "queue_frame", lambda *a, **k: queues.append(1) or real_queue(*a, **k))
     views.warm(store)
     assert (len(reads), len(queues)) == (1, 1)
@@ -444,7 +444,7 @@ def test_warm_makes_the_first_render_find_everything_ready_and_threads_share_one
     views.clear_cache()
     for f in (store.path.parent / "cache").glob("*.arrow"):
         f.unlink()
-    views.samples.flush_snapshots()
+    views.frame.flush_snapshots()
     got = []
     threads = [threading.Thread(target=lambda: got.append(views._frame(store, None))) for _ in range(4)]
     for t in threads:
@@ -463,29 +463,29 @@ def test_a_frame_patched_many_times_is_written_as_the_new_snapshot(store, monkey
     from populated_run import populate_run
 
     populate_run(store, n=30, seed=9, with_training=False, with_eval=False)
-    monkeypatch.setattr(views.samples, "SNAPSHOT_LAG", 5)
+    monkeypatch.setattr(views.frame, "SNAPSHOT_LAG", 5)
     views.clear_cache()
     views._frame(store, None)
-    views.samples.flush_snapshots()
-    snap = views.samples._snapshot_path(store, None)
+    views.frame.flush_snapshots()
+    snap = views.frame._snapshot_path(store, None)
     taken = snap.stat().st_mtime_ns
-    first_seq = views.samples._read_snapshot(store, None, store.samples_version()[0])[1]
+    first_seq = views.frame._read_snapshot(store, None, store.samples_version()[0])[1]
     ids = [int(i) for i in views._frame(store, None)["id"]][:6]
     for sid in ids[:2]:
         edit_sample(store, sid, status="accepted", author="t")
         views._frame(store, None)
-    views.samples.flush_snapshots()
+    views.frame.flush_snapshots()
     assert snap.stat().st_mtime_ns == taken  # 2 changes: the old snapshot still serves
     for sid in ids[2:]:
         edit_sample(store, sid, status="rejected", author="t")
         views._frame(store, None)
-    views.samples.flush_snapshots()
+    views.frame.flush_snapshots()
     assert snap.stat().st_mtime_ns != taken
-    assert views.samples._read_snapshot(store, None, store.samples_version()[0])[1] >= first_seq + 5
+    assert views.frame._read_snapshot(store, None, store.samples_version()[0])[1] >= first_seq + 5
     # a new process starts from it and patches in the one change since: equal to a full read, without one
-    real = views.samples._load_frame
+    real = views.frame._load_frame
     reads = []
-    monkeypatch.setattr(views.samples, "_load_frame", lambda *a: reads.append(1) or real(*a))
+    monkeypatch.setattr(views.frame, "_load_frame", lambda *a: reads.append(1) or real(*a))
     views.clear_cache()
     _same_frame(views._frame(store, None), real(store, None))
     assert not reads

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from synthrl import paths
+from synthrl import paths, snapshots
 from synthrl.records import Sample
 from synthrl.store import RunStore
 
@@ -67,7 +67,7 @@ def _need_sample(st: RunStore, run: str, sid, missing: str = "Select a sample fi
 
 
 def _forget_store(run: str) -> None:
-    views.samples.flush_snapshots()  # no frame snapshot is being written into the run's folder after this
+    snapshots.flush()  # no snapshot is being written into the run's folder after this
     with _STORES_LOCK:
         st = _STORES.pop(run, None)
     if st is not None:

@@ -25,10 +25,10 @@ from .task import (  # noqa: F401
 from .knowledge import (  # noqa: F401
     documents_table, knowledge_summary, passages_table,
 )
+from .frame import _FRAME_CACHE, _frame, _load_frame, has_snapshot, student_versions  # noqa: F401
 from .samples import (  # noqa: F401
-    REVIEW_COLUMNS, REVIEW_ORDERS, REVIEW_REASONS, ReviewFilter, _FRAME_CACHE, _QUEUE_CACHE, _frame, _in_order,
-    _load_frame, clear_cache, filter_samples, judge_summary, next_in_queue, ordered_ids, review_filter, review_queue,
-    review_table, student_versions, warm, has_snapshot,
+    REVIEW_COLUMNS, REVIEW_ORDERS, REVIEW_REASONS, ReviewFilter, _QUEUE_CACHE, _in_order, clear_cache,
+    filter_samples, judge_summary, next_in_queue, ordered_ids, review_filter, review_queue, review_table, warm,
 )
 from .review import (  # noqa: F401
     _contamination_note, _triage_notes, fix_batches_table, fix_preview, sample_detail,

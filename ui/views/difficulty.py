@@ -12,7 +12,7 @@ import pandas as pd
 from synthrl.store import RunStore
 
 from .common import BINS, _LEGEND, _empty_figure
-from .samples import _frame
+from .frame import _frame
 
 
 def _bin_counts(rates: Iterable[float], bins: int = BINS) -> list[int]:

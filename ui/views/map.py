@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from synthrl.store import RunStore
 
-from .samples import _frame
+from .frame import _frame
 
 
 # -- map (the data at a glance) ----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from synthrl.store import RunStore
 
 from .common import _LEGEND, _ago, _empty_figure
 from .difficulty import _Bins
-from .samples import _frame
+from .frame import _frame
 
 
 # -- select ---------------------------------------------------------------------------------------------------
