@@ -565,3 +565,29 @@ def test_app_start_prepares_the_first_run_and_snapshots_recent_runs_never_shown(
     finally:
         for name in ("cli-made", "opened"):
             _forget_store(name)
+
+
+def test_a_cli_command_on_a_big_run_leaves_the_app_snapshots_up_to_date(store, monkeypatch):
+    """After `synthrl edit` (any command that writes) on a run past synthrl.frame.PREPARE_FROM samples, the
+    snapshots match the store, so the app's first showing of the run starts from them; a small run gets none."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from populated_run import populate_run
+    from synthrl import frame, snapshots
+    from synthrl.cli import main
+
+    populate_run(store, n=30, seed=11, with_training=False, with_eval=False)
+    cache = store.path.parent / "cache"
+    sid = int(store.samples()[0].id)
+    assert main(["edit", "t", str(sid), "--question", "What is 10 + 2?", "--answer", "12"]) == 0
+    assert not list(cache.glob("*.arrow"))  # 45 samples: below PREPARE_FROM, a full read is quick
+    monkeypatch.setattr(frame, "PREPARE_FROM", 10)
+    assert main(["edit", "t", str(sid), "--question", "What is 10 + 3?", "--answer", "13"]) == 0
+    store_id, seq = store.samples_version()[:2]
+    df, at = frame._read_snapshot(store, None, store_id)
+    assert at == seq and df.set_index("id").loc[sid, "question"] == "What is 10 + 3?"
+    version = frame.student_versions(store)[0]
+    _, meta = snapshots.read(snapshots.path_for(store.path, "answer-stats", version), store_id,
+                             triage._STATS_COLUMNS, index="sample_id")
+    assert meta["epoch"] == str(store.answer_summary_version())

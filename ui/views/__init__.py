@@ -25,7 +25,8 @@ from .task import (  # noqa: F401
 from .knowledge import (  # noqa: F401
     documents_table, knowledge_summary, passages_table,
 )
-from .frame import _FRAME_CACHE, _frame, _load_frame, has_snapshot, student_versions  # noqa: F401
+from synthrl import frame  # noqa: F401 - the sample frame every view starts from
+from synthrl.frame import _FRAME_CACHE, _frame, _load_frame, has_snapshot, student_versions  # noqa: F401
 from .samples import (  # noqa: F401
     REVIEW_COLUMNS, REVIEW_ORDERS, REVIEW_REASONS, ReviewFilter, _QUEUE_CACHE, _in_order, clear_cache,
     filter_samples, judge_summary, next_in_queue, ordered_ids, review_filter, review_queue, review_table, warm,

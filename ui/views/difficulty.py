@@ -9,10 +9,10 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from synthrl.frame import _frame
 from synthrl.store import RunStore
 
 from .common import BINS, _LEGEND, _empty_figure
-from .frame import _frame
 
 
 def _bin_counts(rates: Iterable[float], bins: int = BINS) -> list[int]:

@@ -4,9 +4,8 @@
 """
 from __future__ import annotations
 
+from synthrl.frame import _frame
 from synthrl.store import RunStore
-
-from .frame import _frame
 
 
 # -- map (the data at a glance) ----------------------------------------------------------------------------------

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from synthrl.frame import _frame, student_versions
+from synthrl.frame import forget as forget_frames
 from synthrl.store import NEEDS_REMEASURE, RunStore
 
 from .common import MAX_TABLE_ROWS, _clip, _code
-from .frame import _frame, student_versions
-from .frame import forget as forget_frames
 
 
 # -- samples: the frame (.frame), the filter and the queue ---------------------------------------------

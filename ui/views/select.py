@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from synthrl.frame import _frame
 from synthrl.store import RunStore
 
 from .common import _LEGEND, _ago, _empty_figure
 from .difficulty import _Bins
-from .frame import _frame
 
 
 # -- select ---------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Every sample with its pass rate, as one frame the Review, Map, Difficulty and Select views start from.
+"""Every sample with its pass rate, as one frame the app's Review, Map, Difficulty and Select views start from.
 
 Read once per process (from the snapshot kept beside the run when there is one, else from the store), then
 patched after each write with only the samples the store's change log names; kept per fingerprint of the
@@ -13,8 +13,8 @@ import threading
 import numpy as np
 import pandas as pd
 
-from synthrl import snapshots
-from synthrl.store import RunStore
+from . import snapshots
+from .store import RunStore
 
 
 def student_versions(store: RunStore) -> list[str]:
@@ -197,3 +197,33 @@ def forget() -> None:
     _FRAME_CACHE.clear()
     _SNAPSHOT_SEQ.clear()
     _VERSIONS_CACHE.clear()
+
+
+PREPARE_FROM = 2000  # samples: below this a full read is quick, and no snapshot is made by the CLI
+
+
+def prepare(store: RunStore, min_samples: int | None = None) -> bool:
+    """Leave the run ready for its first showing in the app: the snapshots of the sample frame and of the
+    student's majority answers, up to date (the CLI does this after a command that wrote to a big run; they
+    are written before this returns, as the process is about to end). True if anything was written."""
+    if store.n_samples() < (PREPARE_FROM if min_samples is None else min_samples):
+        return False
+    from . import triage
+
+    made = False
+    store_id, seq = store.samples_version()[:2]
+    if _read_snapshot(store, None, store_id)[1] != seq:
+        # the frame as of at least `seq` (a new process starts from an older snapshot and the log, or reads it)
+        _write_snapshot(store, None, store_id, seq, _frame(store, None))
+        made = True
+    version = student_versions(store)[:1]
+    if version:
+        path = snapshots.path_for(store.path, "answer-stats", version[0])
+        epoch = store.answer_summary_version()
+        _, meta = snapshots.read(path, store_id, triage._STATS_COLUMNS, index="sample_id")
+        if meta.get("epoch") != str(epoch):
+            snapshots.write(path, triage.answer_stats(store, version[0]), store_id, {"epoch": str(epoch)},
+                            index="sample_id")
+            made = True
+    snapshots.flush()
+    return made
