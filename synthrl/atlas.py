@@ -144,14 +144,11 @@ def update_map(store: RunStore, embed: Callable[[list[str]], np.ndarray] | None 
 
 # -- what the map draws ---------------------------------------------------------------------------------------
 def sample_frame(store: RunStore, version: str | None = None) -> pd.DataFrame:
-    """id, round, origin, status, question, pass_rate (under `version`, default the base student)."""
-    version = version or store.base_student_version()
-    df = pd.DataFrame([tuple(r) for r in store.query(
-        "SELECT s.id, s.round, s.origin, s.status, s.question, p.n, p.n_correct FROM samples s"
-        " LEFT JOIN pass_rates p ON p.sample_id=s.id AND p.model_version=? ORDER BY s.id", (version,))],
-        columns=["id", "round", "origin", "status", "question", "n", "n_correct"])
-    df["pass_rate"] = df["n_correct"] / df["n"].where(df["n"] > 0)
-    return df
+    """Every sample with its pass rate under `version` (default: the base student, else the most measured
+    one): synthrl.frame's frame, the one the app's views share. Treat as read-only."""
+    from .frame import _frame
+
+    return _frame(store, version)
 
 
 _HASHES: dict[str, str] = {}
