@@ -22,8 +22,9 @@ What is kept where:
   near-duplicate groups with the fingerprint of the questions they came from, and near_duplicate_work (the
   questions' MinHash signatures and pair verdicts: a checkpoint an edit starts from); map_points, the map's 2-D
   projection (`synthrl map` / Update map computes it); sample_changes, which samples changed in commit order.
-- beside the run (cache/sample-frame-*.arrow): the sample frame every tab starts from, as of one change;
-  a process starts from it and reads only the samples changed since.
+- beside the run (cache/*.arrow, synthrl/snapshots.py): the sample frame every tab starts from, as of one
+  change, and the majority answers, as of one attempts epoch; a process starts from them and reads only what
+  changed since. A CLI command that wrote to a big run leaves them up to date; the app makes them at start-up.
 - process: the frame, patched from the change log after each write; the queue per data version; the
   majority-answer frame (only the summary rows written since are read when the attempts epoch moves); the
   near-duplicate signatures and pair verdicts (after an edit only the edited questions' pairs are checked);
