@@ -347,7 +347,7 @@ def review_queue_figures(store, baseline: Baseline | None) -> None:
     w = warm_up_figures(store)
     warm = baseline.warm if baseline is not None else {}
     compare("queue warm-up: majority answers", w["queue warm-up: majority answers"],
-            warm.get("queue warm-up: majority answers"), "(reads the stored summary)")
+            warm.get("queue warm-up: majority answers"), "(the snapshot beside the run, else the stored summary)")
     compare("queue warm-up: near-duplicates", w["queue warm-up: near-duplicates"],
             warm.get("queue warm-up: near-duplicates"), "(reads the stored groups; a new process or the CLI)")
     print("each view, median of 5 renders (a render: the view and Gradio's serialisation of what it returns):\n"
