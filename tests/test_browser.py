@@ -365,7 +365,7 @@ def test_main_path_on_the_bundled_model(tmp_path, browser):
         page.locator("#tr-steps input").fill("2")
         page.locator("#tr-start").click()
         wait_text(page, "#train-job", "train: finished OK", long)
-        wait_text(page, "#train-summary", "Step")
+        wait_text(page, "#train-summary", "step")
         assert "train/" in text_of(page, "#train-plot")
 
         tab(page, "Evaluate")

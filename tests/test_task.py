@@ -150,3 +150,26 @@ def test_unquoted_yes_no_gets_a_hint(tmp_path):
     problems = validate_file(write(tmp_path, text))
     assert any("'answer.labels'" in line and "quote Yes/No" in line for line in problems)
     assert any("'demos[0].output'" in line and "quote Yes/No" in line for line in problems)
+
+
+def test_the_app_records_the_demo_settings_for_a_new_run_of_the_demo_task(runs_dir):
+    """Saved from the Task tab, the bundled demo task starts a run with the settings it was measured with (the
+    demo profile: questions from its examples, program-aided votes); any other task keeps the paper default."""
+    from synthrl.config import resolve_config
+    from synthrl.store import RunStore
+    from synthrl.task import bundled_tasks
+    from ui.common import _forget_store
+    from ui.tabs.task import save_task
+
+    demo = bundled_tasks()["demo_addition"].read_text()
+    other = bundled_tasks()["gsm8k"].read_text()
+    try:
+        _, said = save_task("d", demo)
+        _, said_other = save_task("g", other)
+        assert "demo" in said and "demo" not in said_other
+        assert resolve_config(RunStore.open("d"), fallback="paper").profile == "demo"
+        assert resolve_config(RunStore.open("d"), fallback="paper").generate.questions == "demos"
+        assert resolve_config(RunStore.open("g"), fallback="paper").profile == "paper"
+    finally:
+        _forget_store("d")
+        _forget_store("g")

@@ -149,9 +149,22 @@ def save_task(run_name, text):
                    "Start a new run if the task changed substantially.")
     st.save_task(task)
     st.log("task", f"task {task.name} v{task.version} saved from the app")
+    note = ""
+    if task.name == DEMO_TASK and st.get_config("run_config") is None and not st.n_samples():
+        # the bundled demo task in a new run: the settings it was measured with (docs/results.md), as
+        # `synthrl run --profile demo` records them; otherwise the stages would start from the paper profile,
+        # whose free-form questions the bundled teacher cannot write
+        from synthrl.config import RunConfig
+
+        st.set_config("run_config", RunConfig.from_profile("demo").to_dict())
+        note = (" It uses the **demo** settings: questions built from the task's examples and the passages' "
+                "numbers, program-aided votes.")
     _remember(run_name)
     gr.Info(f"Saved task {task.name} to run {run_name}.")
-    return gr.update(choices=_run_names(), value=run_name), f"Task saved to run `{run_name}`."
+    return gr.update(choices=_run_names(), value=run_name), f"Task saved to run `{run_name}`.{note}"
+
+
+DEMO_TASK = "demo_addition"
 
 
 def check_answer(text, completion, reference):
