@@ -219,24 +219,22 @@ def _clip(text: Any, n: int = 110) -> str:
 _PLAIN = r"[!-~]+(?: [!-~]+)*"  # printable ASCII words, single spaces: what _clip leaves as it is (if short)
 
 
-_CLIPS: dict[str, str] = {}
+_CLIPS: dict[int, dict[str, str]] = {}
 
 
 def _clip_all(texts: pd.Series, n: int = 110) -> np.ndarray:
-    """_clip of every text as a str array, remembered in this process per text (a pure function: nothing to
-    invalidate; a render at 20k samples looks them up instead of cutting them again)."""
-    memo = _CLIPS
+    """_clip of every text as a str array, remembered in this process per length and text (a pure function:
+    nothing to invalidate; a render at 20k samples looks them up instead of cutting them again)."""
+    memo = _CLIPS.setdefault(n, {})
     if len(memo) > 400_000:
         memo.clear()
     values = texts.fillna("").astype(str).tolist()
-    out = [memo.get(t) for t in values] if n == 110 else [None] * len(values)
+    out = [memo.get(t) for t in values]
     todo = [i for i, c in enumerate(out) if c is None]
     if todo:
         cut = _clip_many(pd.Series([values[i] for i in todo], dtype=object), n)
         for i, c in zip(todo, cut.tolist()):
-            out[i] = c
-            if n == 110:
-                memo[values[i]] = c
+            out[i] = memo[values[i]] = c
     return np.asarray(out, dtype=str) if out else np.zeros(0, dtype=str)
 
 

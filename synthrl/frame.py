@@ -113,11 +113,6 @@ def _write_snapshot(store: RunStore, version: str | None, store_id, seq: int | N
         "seq": str(int(seq)), "version": "" if v is None else str(v), "version_none": "1" if v is None else "0"})
 
 
-def flush_snapshots(timeout: float = 30.0) -> None:
-    """Wait for snapshot writes still under way (tests; before a run's folder is removed)."""
-    snapshots.flush(timeout)
-
-
 def _frame_version(store: RunStore, version: str | None) -> str | None:
     if version is None:
         versions = student_versions(store)
@@ -212,18 +207,21 @@ def prepare(store: RunStore, min_samples: int | None = None) -> bool:
 
     made = False
     store_id, seq = store.samples_version()[:2]
-    if _read_snapshot(store, None, store_id)[1] != seq:
-        # the frame as of at least `seq` (a new process starts from an older snapshot and the log, or reads it)
-        _write_snapshot(store, None, store_id, seq, _frame(store, None))
+    df = _frame(store, None)  # from the snapshot and the log, or read in full (then written as the snapshot)
+    if seq is not None and _SNAPSHOT_SEQ.get((str(store.path), None), -1) < seq:
+        _write_snapshot(store, None, store_id, seq, df)
+        _SNAPSHOT_SEQ[(str(store.path), None)] = seq
         made = True
-    version = student_versions(store)[:1]
+    version = df.attrs.get("version")
     if version:
-        path = snapshots.path_for(store.path, "answer-stats", version[0])
         epoch = store.answer_summary_version()
-        _, meta = snapshots.read(path, store_id, triage._STATS_COLUMNS, index="sample_id")
-        if meta.get("epoch") != str(epoch):
-            snapshots.write(path, triage.answer_stats(store, version[0]), store_id, {"epoch": str(epoch)},
-                            index="sample_id")
+        stats = triage.answer_stats(store, version)  # likewise: its snapshot, then the rows since, or in full
+        key = triage._stats_key(store, version)
+        taken = triage._STATS_SNAPSHOT.get(key)
+        if taken is None or taken[0] < epoch:
+            snapshots.write(snapshots.path_for(store.path, "answer-stats", version), stats, store_id,
+                            {"epoch": str(epoch)}, index="sample_id")
+            triage._STATS_SNAPSHOT[key] = (epoch, 0)
             made = True
     snapshots.flush()
     return made

@@ -119,7 +119,7 @@ def answer_stats(store: RunStore, version: str | None) -> pd.DataFrame:
     """
     if version is None:
         return _stats_frame([])
-    key = (str(store.path), store.meta("created_at"), version)
+    key = _stats_key(store, version)
     now = store.answer_summary_version()
     with _STATS_LOCK:
         seen = _STATS.get(key)
@@ -156,6 +156,10 @@ def answer_stats(store: RunStore, version: str | None) -> pd.DataFrame:
             _STATS.pop(next(iter(_STATS)))
         _STATS[key] = (now, frame)
     return frame
+
+
+def _stats_key(store: RunStore, version: str) -> tuple:
+    return (str(store.path), store.meta("created_at"), version)
 
 
 _STATS_SNAPSHOT: dict[tuple, tuple[int, int]] = {}  # key -> (epoch of the snapshot on disk, rows patched in since)
@@ -255,6 +259,7 @@ def near_duplicate_groups(ids: list[int], texts: list[str], similarity: float = 
     found = (known_codes[where_c] == codes) if len(known_codes) else np.zeros(len(codes), bool)
     ok = np.zeros(len(codes), bool)
     ok[found] = known_ok[where_c[found]]
+
     def shingled(i: int) -> frozenset[int]:
         e = entries[i]
         if e[1] is None:  # seeded from stored work: a signature, no shingles yet
@@ -313,36 +318,33 @@ def _pack_work(ids: np.ndarray, texts: list[str], cache: dict, similarity: float
 
     if not len(ids) or any(int(i) not in cache for i in ids.tolist()):
         return None  # fewer than two questions: nothing was computed
-
     codes, ok = cache.get(("pairs", similarity), (np.zeros(0, np.int64), np.zeros(0, bool)))
     buf = io.BytesIO()
     np.savez(buf, ids=ids.astype(np.int64), hashes=_text_hashes(texts),
-             sigs=np.stack([cache[int(i)][2] for i in ids]) if len(ids) else np.zeros((0, _PERMS), np.uint64),
-             codes=codes, ok=ok, similarity=np.array([similarity]))
+             sigs=np.stack([cache[int(i)][2] for i in ids]), codes=codes, ok=ok, similarity=np.array([similarity]))
     return buf.getvalue()
 
 
-def _seed_from_work(work: bytes | None, ids: np.ndarray, texts: list[str], cache: dict, similarity: float) -> int:
+def _seed_from_work(work: bytes | None, ids: np.ndarray, texts: list[str], cache: dict, similarity: float) -> None:
     """Fill an empty `cache` from stored work: the signature of every question that is still the same text
-    (its shingles are made again only if a pair needs them), and the verdicts on pairs. How many were seeded."""
+    (its shingles are made again only if a pair needs them), and the verdicts on pairs."""
     import io
 
     if not work:
-        return 0
+        return
     try:
         z = np.load(io.BytesIO(work), allow_pickle=False)
         old_ids, hashes, sigs = z["ids"], z["hashes"], z["sigs"]
         codes, ok, sim = z["codes"], z["ok"], float(z["similarity"][0])
     except (OSError, ValueError, KeyError):
-        return 0  # unreadable: everything is computed afresh
+        return  # unreadable: everything is computed afresh
     if sigs.shape[1:] != (_PERMS,) or len(old_ids) != len(hashes) or len(old_ids) != len(sigs):
-        return 0
+        return
     ids = np.asarray(ids, dtype=np.int64)
     order = np.argsort(old_ids, kind="stable")
     at = order[np.minimum(np.searchsorted(old_ids, ids, sorter=order), max(len(old_ids) - 1, 0))] \
         if len(old_ids) else np.zeros(len(ids), np.int64)
     same = (old_ids[at] == ids) & (hashes[at] == _text_hashes(texts)) if len(old_ids) else np.zeros(len(ids), bool)
-    n = int(same.sum())
     rows, id_list = sigs[at], ids.tolist()
     for k in np.nonzero(same)[0].tolist():
         cache[id_list[k]] = (texts[k], None, rows[k])
@@ -352,7 +354,6 @@ def _seed_from_work(work: bytes | None, ids: np.ndarray, texts: list[str], cache
         seeded = ids[same]
         keep = np.isin(codes >> 32, seeded) & np.isin(codes & 0xFFFFFFFF, seeded)  # pairs of unchanged questions
         cache[("pairs", similarity)] = (codes[keep], ok[keep])
-    return n
 
 
 def questions_fingerprint(ids, texts) -> str:

@@ -10,7 +10,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from synthrl import atlas, triage
+from synthrl import atlas, snapshots, triage
 from synthrl.records import Attempt, PassRate, Sample
 from synthrl.review import edit_sample
 from synthrl.store import RunStore
@@ -384,7 +384,7 @@ def test_a_new_process_starts_from_the_frame_snapshot_and_reads_only_what_change
     views.frame._load_frame = lambda *a: reads.append(1) or real(*a)
     try:
         first = views._frame(store, None)
-        views.frame.flush_snapshots()
+        snapshots.flush()
         snap = views.frame._snapshot_path(store, None)
         assert len(reads) == 1 and snap.exists()
         ids = [int(i) for i in first["id"]]
@@ -398,13 +398,13 @@ def test_a_new_process_starts_from_the_frame_snapshot_and_reads_only_what_change
         views.clear_cache()
         _same_frame(views._frame(store, None), real(store, None))
         assert len(reads) == 2
-        views.frame.flush_snapshots()
+        snapshots.flush()
 
         # another store made later at the same path (same sample ids, other content) ignores the snapshot
         views.clear_cache()
         views._frame(store, None)  # from the good snapshot the full read left
         assert len(reads) == 2
-        views.frame.flush_snapshots()
+        snapshots.flush()
         path = store.path
         store.close()
         for f in path.parent.glob("run.db*"):
@@ -444,7 +444,7 @@ def test_warm_makes_the_first_render_find_everything_ready_and_threads_share_one
     views.clear_cache()
     for f in (store.path.parent / "cache").glob("*.arrow"):
         f.unlink()
-    views.frame.flush_snapshots()
+    snapshots.flush()
     got = []
     threads = [threading.Thread(target=lambda: got.append(views._frame(store, None))) for _ in range(4)]
     for t in threads:
@@ -466,7 +466,7 @@ def test_a_frame_patched_many_times_is_written_as_the_new_snapshot(store, monkey
     monkeypatch.setattr(views.frame, "SNAPSHOT_LAG", 5)
     views.clear_cache()
     views._frame(store, None)
-    views.frame.flush_snapshots()
+    snapshots.flush()
     snap = views.frame._snapshot_path(store, None)
     taken = snap.stat().st_mtime_ns
     first_seq = views.frame._read_snapshot(store, None, store.samples_version()[0])[1]
@@ -474,12 +474,12 @@ def test_a_frame_patched_many_times_is_written_as_the_new_snapshot(store, monkey
     for sid in ids[:2]:
         edit_sample(store, sid, status="accepted", author="t")
         views._frame(store, None)
-    views.frame.flush_snapshots()
+    snapshots.flush()
     assert snap.stat().st_mtime_ns == taken  # 2 changes: the old snapshot still serves
     for sid in ids[2:]:
         edit_sample(store, sid, status="rejected", author="t")
         views._frame(store, None)
-    views.frame.flush_snapshots()
+    snapshots.flush()
     assert snap.stat().st_mtime_ns != taken
     assert views.frame._read_snapshot(store, None, store.samples_version()[0])[1] >= first_seq + 5
     # a new process starts from it and patches in the one change since: equal to a full read, without one
@@ -505,7 +505,6 @@ def test_map_hover_texts_equal_the_plain_clip_also_when_remembered():
 def test_a_new_process_reads_the_answer_stats_snapshot_and_only_the_summary_rows_since(store, monkeypatch):
     """The majority answers a new process needs come from the frame kept beside the run plus the summary
     rows written after it; they equal a fresh read. A damaged snapshot means a fresh read, the same answers."""
-    from synthrl import snapshots
 
     ids = _random_run(store, n=30)
     triage._STATS.clear()
@@ -544,7 +543,6 @@ def test_app_start_prepares_the_first_run_and_snapshots_recent_runs_never_shown(
 
     sys.path.insert(0, str(Path(__file__).parent))
     from populated_run import populate_run
-    from synthrl import snapshots
     from ui import app
     from ui.common import _forget_store
 
@@ -574,7 +572,7 @@ def test_a_cli_command_on_a_big_run_leaves_the_app_snapshots_up_to_date(store, m
 
     sys.path.insert(0, str(Path(__file__).parent))
     from populated_run import populate_run
-    from synthrl import frame, snapshots
+    from synthrl import frame
     from synthrl.cli import main
 
     populate_run(store, n=30, seed=11, with_training=False, with_eval=False)
