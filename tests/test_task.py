@@ -173,3 +173,31 @@ def test_the_app_records_the_demo_settings_for_a_new_run_of_the_demo_task(runs_d
     finally:
         _forget_store("d")
         _forget_store("g")
+
+
+def test_the_train_tab_trains_with_the_runs_settings_unless_told_otherwise(runs_dir):
+    """The Train tab's default is the run's own settings, as `synthrl train RUN`: a demo run trains with the demo's
+    22 steps at lr 3e-5 (the settings it was measured to learn with), not the tiny profile's; a named profile or
+    a step cap is passed on."""
+    from synthrl.cli import build_parser
+    from synthrl.commands.training import train_run_config
+    from synthrl.store import RunStore
+    from synthrl.task import bundled_tasks
+    from ui.common import _forget_store
+    from ui.tabs.task import save_task
+    from ui.tabs.train import RUN_SETTINGS, train_args
+
+    def train_cfg(*choices):
+        args = build_parser().parse_args(train_args("d", *choices))
+        return train_run_config(args, RunStore.open("d")).train
+
+    try:
+        save_task("d", bundled_tasks()["demo_addition"].read_text())
+        own = train_cfg("grpo", RUN_SETTINGS, 0, False)
+        assert (own.max_steps, own.learning_rate, own.beta) == (22, 3e-5, 0.0)
+        tiny = train_cfg("grpo", "tiny", 0, False)
+        assert (tiny.max_steps, tiny.learning_rate) == (3, 5e-6)
+        capped = train_cfg("ppo", RUN_SETTINGS, 2, True)
+        assert (capped.max_steps, capped.learning_rate, capped.algo, capped.lora) == (2, 3e-5, "ppo", True)
+    finally:
+        _forget_store("d")

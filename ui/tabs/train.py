@@ -15,9 +15,12 @@ def build(ctx: Ctx) -> Tab:
     with gr.Tab("Train", id="train", elem_id="tab-train") as train_tab:
         with gr.Row():
             tr_algo = gr.Radio(["grpo", "ppo"], value="grpo", label="algorithm", elem_id="tr-algo")
-            tr_profile = gr.Radio(["tiny", "paper"], value="tiny", label="settings profile",
-                                  info="tiny: a few CPU steps; paper: lr 1e-6, 16 rollouts, T=1.2 …")
-            tr_steps = gr.Number(value=2, precision=0, minimum=0, label="max steps (0 = profile's)",
+            tr_profile = gr.Radio([("the run's", RUN_SETTINGS), "tiny", "demo", "paper"], value=RUN_SETTINGS,
+                                  label="settings", elem_id="tr-profile",
+                                  info="the run's: what it was created with, as `synthrl train RUN` uses; "
+                                       "tiny: a few CPU steps; demo: the bundled demo's 22 steps at lr 3e-5; "
+                                       "paper: lr 1e-6, 16 rollouts, T=1.2 …")
+            tr_steps = gr.Number(value=0, precision=0, minimum=0, label="max steps (0 = the settings' own)",
                                  elem_id="tr-steps")
             tr_lora = gr.Checkbox(value=False, label="LoRA")
             tr_report = gr.CheckboxGroup(["tensorboard", "trackio", "wandb"], value=[],
@@ -79,15 +82,28 @@ def build(ctx: Ctx) -> Tab:
 
 
 # -- handlers -------------------------------------------------------------------------------------------------
-def start_train(run, algo, profile, steps, lora, report_to=(), resume=False):
-    st = _need_store(run)
-    if st.latest_selection() is None:
-        raise gr.Error("Nothing to train on: save a selection on the Select tab first.")
-    args = ["train", run, "--algo", algo, "--profile", profile]
+# The settings choice that names no profile: the run's recorded settings (its profile, else the paper's), as
+# the other stage buttons and `synthrl train RUN` use them.
+RUN_SETTINGS = "run"
+
+
+def train_args(run, algo, profile, steps, lora) -> list[str]:
+    """The `synthrl train` command line of the Train tab's choices."""
+    args = ["train", run, "--algo", algo]
+    if profile and profile != RUN_SETTINGS:
+        args += ["--profile", profile]
     if steps and int(steps) > 0:
         args += ["--max-steps", str(int(steps))]
     if lora:
         args.append("--lora")
+    return args
+
+
+def start_train(run, algo, profile, steps, lora, report_to=(), resume=False):
+    st = _need_store(run)
+    if st.latest_selection() is None:
+        raise gr.Error("Nothing to train on: save a selection on the Select tab first.")
+    args = train_args(run, algo, profile, steps, lora)
     if resume:
         args.append("--resume")
     trackers = [t for t in (report_to or []) if t in ("tensorboard", "trackio", "wandb")]
@@ -123,9 +139,5 @@ def train_estimate(run, algo, profile, steps, lora, report_to=(), price_in=None,
     st = _store(run)
     if st is None:
         return ""
-    args = ["train", run, "--algo", algo, "--profile", profile]
-    if steps and int(steps) > 0:
-        args += ["--max-steps", str(int(steps))]
-    if lora:
-        args.append("--lora")
-    return "**Before launching:** " + _estimate_line(st, args, price_in, price_out)
+    return "**Before launching:** " + _estimate_line(st, train_args(run, algo, profile, steps, lora),
+                                                     price_in, price_out)
