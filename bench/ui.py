@@ -424,6 +424,31 @@ def review_queue_figures(store, baseline: Baseline | None) -> None:
           f"{(time.perf_counter() - t) * 1000:.0f} ms (each a revision + dropped measurements)")
 
 
+def live_refresh_figures(store) -> None:
+    """A poll tick after a write while a job runs (every 2 s): the header and every tab (before), against the
+    header and the tab in view (now; here Review, the heaviest, and Train)."""
+    from synthrl.records import PassRate
+    from ui import views
+    from ui.app import build_app, render_live
+
+    tabs = build_app().synthrl_tabs
+    values = {id(c): c.value for t in tabs for c in t.inputs}
+    version = views.student_versions(store)[0]
+    ids = [r[0] for r in store.query_tuples("SELECT id FROM samples ORDER BY id LIMIT 50")]
+    turn = iter(range(10 ** 9))
+
+    def measure():
+        k = next(turn)
+        store.set_pass_rate(PassRate(ids[k % 50], version, 65, k % 66, k % 2 == 0))
+
+    every = timed_after(lambda: render_live(tabs, store.name, version, values), measure)
+    figures = {shown: timed_after(lambda: render_live(tabs, store.name, version, values, only=shown), measure)
+               for shown in ("review", "train")}
+    print("live refresh, one poll tick after a new pass rate (the header and ...): every tab "
+          f"{every * 1000:.0f} ms; the tab in view: Review {figures['review'] * 1000:.0f} ms, "
+          f"Train {figures['train'] * 1000:.0f} ms")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=20_000)
@@ -470,6 +495,7 @@ def main() -> int:
     tt, _ = timed(lambda: views.review_table(store, f))
     print(f"review table incl. formatting (500 rows shown): {tt * 1000:8.1f} ms")
     review_queue_figures(store, baseline)
+    live_refresh_figures(store)
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     store.close()
 

@@ -246,6 +246,11 @@ def test_pages_follow_the_store_without_reload(browser, page, showcase):
         wait_text(second, "#review-caption", "1 of 1 samples")
         wait_text(second, "#review-table", "A kiosk sold 12 maps")
         assert str(sid) in text_of(page, "#gen-samples")
+        # a tab whose data changed while out of view shows it once selected (the poll renders only the tab in view)
+        tab(page, "Review")
+        wait_text(page, "#review-table", "A kiosk sold 12 maps")
+        tab(second, "Generate")
+        wait_text(second, "#gen-samples", "A kiosk sold 12 maps")
     finally:
         second.close()
 

@@ -3,8 +3,9 @@
 Each tab lives in ui/tabs/<tab>.py with its components, wiring, render function and live outputs;
 every view is a pure function in ui/views/; every long job is a `synthrl ...` subprocess started
 by ui/jobs.py; every piece of state lives in the run store. A gr.Timer polls the store and
-re-renders only when `store.data_version()` (or a job's state) changed, so two browser tabs see
-the same thing and a reload loses nothing.
+re-renders only when `store.data_version()` (or a job's state) changed, and then only the tab in
+view (a tab whose data changed out of view renders when selected), so two browser tabs see the
+same thing, a reload loses nothing, and a running job at 20k samples costs one view per tick.
 
     demo = build_app()
     launch(host="127.0.0.1", port=7860)
@@ -47,7 +48,10 @@ HEAD = ("<meta http-equiv=\"Content-Security-Policy\" "
 # ============================================================================================================
 def build_app() -> gr.Blocks:
     with gr.Blocks(title="synthrl workbench", analytics_enabled=False) as demo:
-        fp_state = gr.State(None)  # the last data fingerprint this browser tab rendered
+        # what this browser tab shows and what each of its tabs last rendered: the live refresh renders the tab
+        # in view (and the header); a tab whose data changed while out of view renders when it is selected
+        fp_state = gr.State({})  # tab id (and HEADER) -> the page key it last rendered
+        shown_state = gr.State(TAB_MODULES[0])
         with gr.Row(equal_height=True):
             gr.Markdown("## synthrl workbench\nTurn a task definition into a better model — no labelled data.",
                         elem_id="title")
@@ -58,46 +62,65 @@ def build_app() -> gr.Blocks:
         summary_md = gr.Markdown(views.run_summary(None), elem_id="run-summary")
         timer = gr.Timer(POLL_SECONDS)
         ctx = Ctx(demo=demo, run_dd=run_dd, version_dd=version_dd)
-        with gr.Tabs(elem_id="tabs"):
-            tabs = [importlib.import_module(f"{__package__}.tabs.{name}").build(ctx) for name in TAB_MODULES]
+        with gr.Tabs(elem_id="tabs") as tabs_block:
+            tabs = []
+            for name in TAB_MODULES:
+                t = importlib.import_module(f"{__package__}.tabs.{name}").build(ctx)
+                t.key, t.component = name, tabs_block.children[-1]
+                assert isinstance(t.component, gr.Tab) and t.component.id == name, f"ui/tabs/{name}.py: one gr.Tab"
+                tabs.append(t)
 
         # ====================================================================================== wiring
         live_in = list({id(c): c for c in [run_dd, version_dd, *(c for t in tabs for c in t.inputs)]}.values())
         live_out = [summary_md, version_dd, *(c for t in tabs for c in t.outputs)]
+        state_out = [*live_out, fp_state]
 
-        def live(run, version, *rest):
-            return render_live(tabs, run, version, dict(zip(map(id, live_in), [run, version, *rest])))
+        def live(shown, run, version, *rest):
+            return render_live(tabs, run, version, dict(zip(map(id, live_in), [run, version, *rest])), only=shown)
 
-        def tick(fp, *args):
-            new = fingerprint(args[0])
-            if new == fp:
-                return [gr.skip()] * len(live_out) + [fp]
-            return [*live(*args), new]
+        def tick(fps, shown, *args):
+            new = page_key(args)
+            if fps.get(HEADER) == new and fps.get(shown) == new:
+                return [gr.skip()] * len(live_out) + [fps]
+            return [*live(shown, *args), {**fps, HEADER: new, shown: new}]
 
-        timer.tick(tick, [fp_state, *live_in], [*live_out, fp_state], show_progress="hidden",
+        timer.tick(tick, [fp_state, shown_state, *live_in], state_out, show_progress="hidden",
                    trigger_mode="once", queue=True)
 
-        def open_run(run, *args):
-            _remember(run)
-            return [*live(run, None, *args[1:]), fingerprint(run)]
+        def fresh(shown, *args):
+            """Render the header and the tab in view; every other tab renders when next selected."""
+            new = page_key(args)
+            return [*live(shown, *args), {HEADER: new, shown: new}]
 
-        ctx.opened = run_dd.change(open_run, live_in, [*live_out, fp_state], show_progress="hidden")
+        def open_run(shown, run, *args):
+            _remember(run)
+            return fresh(shown, run, None, *args[1:])
+
+        ctx.opened = run_dd.change(open_run, [shown_state, *live_in], state_out, show_progress="hidden")
         run_dd.change(None, [run_dd], None, js=_JS_SET_URL)
 
-        def refresh(*args):
-            return [*live(*args), fingerprint(args[0])]
+        ctx.rerender = (fresh, [shown_state, *live_in], state_out)
+        version_dd.input(fresh, [shown_state, *live_in], state_out, show_progress="hidden")
 
-        ctx.rerender = (refresh, live_in, [*live_out, fp_state])
-        version_dd.input(refresh, live_in, [*live_out, fp_state], show_progress="hidden")
+        for t in tabs:
+            def selected(fps, *args, key=t.key):
+                new = page_key(args)
+                if fps.get(key) == new or not tabs_by_key[key].outputs:
+                    return [gr.skip()] * len(live_out) + [fps, key]
+                return [*live(key, *args), {**fps, HEADER: new, key: new}, key]
+
+            t.component.select(selected, [fp_state, *live_in], [*state_out, shown_state], show_progress="hidden")
+        tabs_by_key = {t.key: t for t in tabs}
 
         def on_load(request: gr.Request):
             return [on_load_run(request), *(v for t in tabs if t.load for v in t.load())]
 
         ctx.loaded = demo.load(on_load, None, [run_dd, *(c for t in tabs for c in t.load_outputs)]).then(
-            refresh, live_in, [*live_out, fp_state])
+            *ctx.rerender)
         for t in tabs:
             if t.wire:
                 t.wire()
+    demo.synthrl_tabs = tabs  # for bench/ui.py's live-refresh figures
     return demo
 
 
@@ -110,6 +133,14 @@ _JS_SET_URL = """(run) => {
 
 
 # ============================================================================================================
+HEADER = ""  # the run summary and version picker's entry in a page's rendered keys
+
+
+def page_key(args) -> tuple:
+    """What a page's live views show, from the live inputs (run, version, ...): the data and the version."""
+    return (fingerprint(args[0]), args[1])
+
+
 def fingerprint(run: str | None):
     st = _store(run) if run else None
     if st is None:
@@ -129,8 +160,9 @@ def on_load_run(request: gr.Request):
     return gr.update(choices=_run_names(), value=run)
 
 
-def render_live(tabs: list[Tab], run, version, values: dict) -> list:
-    """Every view that follows the store: the header's, then each tab's, in `live_out` order."""
+def render_live(tabs: list[Tab], run, version, values: dict, only: str | None = None) -> list:
+    """Every view that follows the store: the header's, then each tab's, in `live_out` order. With `only` (a
+    tab's key), the other tabs' outputs are left as they are (gr.skip())."""
     names = _run_names()
     runs = list_runs()
     all_jobs = {r["run"]: _jobs(r["run"]) for r in runs if "error" not in r}
@@ -147,7 +179,9 @@ def render_live(tabs: list[Tab], run, version, values: dict) -> list:
         live = Live(run, st, js, status, version, versions, names, runs, all_jobs, values)
         out = [views.run_summary(status, js), gr.update(choices=versions, value=version)]
     for t in tabs:
-        if t.render is not None:
+        if only is not None and t.key != only:
+            out += [gr.skip()] * len(t.outputs)
+        elif t.render is not None:
             vals = t.render(live)
             if len(vals) != len(t.outputs):
                 raise RuntimeError(f"{t.render.__qualname__} gave {len(vals)} values for {len(t.outputs)} outputs")

@@ -20,7 +20,8 @@ from types import SimpleNamespace
 
 class Ctx(SimpleNamespace):
     """What tabs share while the app is built: the shell's `demo`, `run_dd`, `version_dd`, and after every
-    tab is built `rerender` (`dep.then(*ctx.rerender)` re-renders every live view), `opened` (the run
+    tab is built `rerender` (`dep.then(*ctx.rerender)` re-renders the header and the tab in view; the others
+    render when next selected), `opened` (the run
     picker's change) and `loaded` (page load); plus the components a tab publishes for others."""
 
 
@@ -52,3 +53,5 @@ class Tab:
     wire: Callable[[], None] | None = None
     load_outputs: list = field(default_factory=list)
     load: Callable[[], list] | None = None
+    key: str = ""            # set by the shell: the tab's module name (its gr.Tab id)
+    component: Any = None    # set by the shell: the gr.Tab, whose select renders the tab when its data changed
