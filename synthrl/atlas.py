@@ -124,8 +124,7 @@ def update_map(store: RunStore, embed: Callable[[list[str]], np.ndarray] | None 
                threshold: float = DUPLICATE_COSINE, progress: Callable[[int, int], None] | None = None) -> MapReport:
     """Embed new texts, refit the projection on every sample and passage, store it; see the module doc."""
     t0 = time.time()
-    questions = [r[0] for r in store.query("SELECT DISTINCT question FROM samples")]
-    passages = [r[0] for r in store.query("SELECT DISTINCT text FROM chunks")]
+    questions, passages = store.distinct_texts()
     embedded = ensure_embeddings(store, questions + passages, embed, progress)
     qh = list(dict.fromkeys(text_hash(q) for q in questions))
     ph = [h for h in dict.fromkeys(text_hash(p) for p in passages) if h not in set(qh)]
@@ -374,12 +373,10 @@ class Coverage:
 
 def coverage(store: RunStore, statuses: tuple[str, ...] = ("verified", "accepted", "pending")) -> Coverage:
     """Coverage of the samples that count (by default: not dropped, rejected or failed)."""
-    marks = ",".join("?" * len(statuses))
-    rows = store.query(f"SELECT question, reference, passage_id FROM samples WHERE status IN ({marks})", statuses)
-    total = store.scalar("SELECT count(*) FROM chunks") or 0
+    rows = store.sample_rows(("question", "reference", "passage_id"), statuses=statuses)
+    total = store.n_chunks()
     used_ids = {r[2] for r in rows if r[2]}
-    docs = store.query(
-        "SELECT d.path, d.n_chunks, c.id FROM documents d LEFT JOIN chunks c ON c.doc_id=d.id WHERE d.status='ok'")
+    docs = store.document_chunk_ids()
     per_samples = Counter(r[2] for r in rows if r[2])
     by_doc: dict[str, dict] = {}
     for path, n_chunks, cid in docs:
@@ -388,7 +385,7 @@ def coverage(store: RunStore, statuses: tuple[str, ...] = ("verified", "accepted
         if cid in used_ids:
             d["chunks_used"] += 1
             d["samples"] += per_samples[cid]
-    known = {r[0] for r in store.query("SELECT id FROM chunks")}
+    known = store.chunk_ids()
     refs = Counter((r[1] or "").strip() for r in rows if (r[1] or "").strip())
     numeric = []
     for v, n in refs.items():
@@ -397,8 +394,7 @@ def coverage(store: RunStore, statuses: tuple[str, ...] = ("verified", "accepted
         except ValueError:
             pass
     qs = Counter(" ".join((r[0] or "").lower().split()) for r in rows)
-    groups = store.query("SELECT count(DISTINCT dup), count(dup) FROM map_points WHERE kind='sample'")
-    has_map = bool(store.scalar("SELECT count(*) FROM map_points WHERE kind='sample'"))
+    dups = store.map_duplicates()
     return Coverage(
         passages_total=total, passages_used=len(used_ids & known), samples=len(rows),
         samples_without_passage=sum(1 for r in rows if not r[2]),
@@ -407,8 +403,8 @@ def coverage(store: RunStore, statuses: tuple[str, ...] = ("verified", "accepted
         answers_numeric={"n": len(numeric), "min": min(numeric), "median": float(np.median(numeric)),
                          "max": max(numeric)} if numeric else None,
         exact_duplicates=sum(n - 1 for n in qs.values() if n > 1),
-        near_duplicate_samples=int(groups[0][1]) if has_map else None,
-        near_duplicate_groups=int(groups[0][0]) if has_map else None,
+        near_duplicate_samples=dups[1] if dups else None,
+        near_duplicate_groups=dups[0] if dups else None,
     )
 
 

@@ -93,8 +93,8 @@ def throughput(store: RunStore, backend: str) -> tuple[float, str]:
     return tps, f"{backend}: {tps:.0f} tokens/s assumed (no run measured it yet)"
 
 
-def _mean_tokens(store: RunStore, sql: str, fallback: int, what: str, basis: list[str]) -> int:
-    v = store.scalar(sql)
+def _mean_tokens(v: float | None, fallback: int, what: str, basis: list[str]) -> int:
+    """Tokens of a text from the run's mean length in characters `v`, else `fallback` (said in `basis`)."""
     if v:
         basis.append(f"{what} ~{v / CHARS_PER_TOKEN:.0f} tokens (this run's mean)")
         return max(1, int(v / CHARS_PER_TOKEN))
@@ -113,30 +113,26 @@ def estimate(store: RunStore, stage: str, *, n: int | None = None, votes: int | 
     if stage not in STAGES:
         raise ValueError(f"no estimate for stage {stage!r}; stages: {', '.join(STAGES)}")
     basis: list[str] = []
-    t_out = _mean_tokens(store, "SELECT avg(length(completion)) FROM votes", min(max_tokens or 256, 256),
-                         "a teacher reply", basis) if stage in ("generate", "adapt") else 0
-    s_out = _mean_tokens(store, "SELECT avg(length(completion)) FROM (SELECT completion FROM attempts "
-                         "ORDER BY id DESC LIMIT 2000)", min(max_tokens or 128, 128), "a student answer", basis) \
+    t_out = _mean_tokens(store.mean_chars("vote"), min(max_tokens or 256, 256), "a teacher reply", basis) \
+        if stage in ("generate", "adapt") else 0
+    s_out = _mean_tokens(store.mean_chars("answer"), min(max_tokens or 128, 128), "a student answer", basis) \
         if stage in ("measure", "adapt", "eval") else 0
-    q_in = _mean_tokens(store, "SELECT avg(length(question)) FROM samples", 60, "a question", basis) + ANSWER_PROMPT
+    q_in = _mean_tokens(store.mean_chars("question"), 60, "a question", basis) + ANSWER_PROMPT
     tc = ti = to = sc = si = so = 0
     if stage == "generate":
-        have = store.scalar("SELECT count(*) FROM samples WHERE status IN ('verified','accepted','pending')") or 0
+        have = store.n_with_status(("verified", "accepted", "pending"))
         new = max(0, (n or 50) - have)
         v = votes if votes is not None else 16
         tc = new * (1 + v)
         ti, to = new * GENERATE_PROMPT + new * v * q_in, tc * t_out
         basis.append(f"{new} new samples (the run holds {have}) x (1 generation + {v} votes)")
     elif stage == "measure":
-        todo = samples if samples is not None else (store.scalar(
-            "SELECT count(*) FROM samples s WHERE status IN ('verified','accepted') AND NOT EXISTS "
-            "(SELECT 1 FROM pass_rates p WHERE p.sample_id=s.id)") or 0)
+        todo = samples if samples is not None else store.n_unmeasured(("verified", "accepted"))
         L = rollouts or 8
         sc, si, so = todo * (L + 1), todo * (L + 1) * q_in, todo * (L + 1) * s_out
         basis.append(f"{todo} samples x (1 greedy + {L} sampled answers)")
     elif stage == "adapt":
-        measured = store.scalar("SELECT count(DISTINCT sample_id) FROM pass_rates p JOIN samples s ON s.id=p.sample_id"
-                                " WHERE s.round=(SELECT max(round) FROM samples)") or 0
+        measured = store.n_measured_in_last_round()
         v, L = (votes if votes is not None else 16), rollouts or 8
         rewrites = measured * max(1, rounds)
         tc, ti, to = rewrites * (1 + v), rewrites * (1 + v) * (q_in + 200), rewrites * (1 + v) * t_out

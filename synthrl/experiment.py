@@ -95,8 +95,7 @@ def load_record(store, name: str = "default") -> dict | None:
 
 
 def experiment_names(store) -> list[str]:
-    rows = store.query("SELECT key FROM config WHERE key LIKE ? ORDER BY key", (CONFIG_PREFIX + "%",))
-    return [r[0][len(CONFIG_PREFIX):] for r in rows]
+    return [k[len(CONFIG_PREFIX):] for k in store.config_keys(CONFIG_PREFIX)]
 
 
 def _pool(store, version: str) -> tuple[dict[int, float], dict[int, int]]:
@@ -220,8 +219,7 @@ def run_experiment(store, config: ExperimentConfig, progress: Progress | None = 
                 t0 = time.time()
                 rep = train(store, dataclasses.replace(tcfg, seed=tcfg.seed + seed), resume=resume, selection_id=sel)
                 tag = metrics_tag(config.name, variant, seed)
-                store.execute("UPDATE metrics SET tag=? WHERE tag='' AND key LIKE 'train/%'", (tag,))
-                store.execute("UPDATE rollouts SET tag=? WHERE tag=''", (tag,))
+                store.tag_current_training(tag)
                 if rep.final_model is None:
                     raise ExperimentError(f"training {ck} stopped at step {rep.steps}; run the experiment again "
                                           "to resume")

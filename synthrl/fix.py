@@ -107,15 +107,7 @@ class UndoResult:
 
 def plan_fix(store: RunStore, spec: FixSpec, sample_ids: list[int] | None = None) -> list[FixChange]:
     """Every change the fix would make to `sample_ids` (None: every sample), in id order."""
-    if sample_ids is None:
-        rows = store.query(f"SELECT id, {spec.field} FROM samples ORDER BY id")
-    else:
-        ids = sorted({int(i) for i in sample_ids})
-        rows = []
-        for i in range(0, len(ids), 900):
-            part = ids[i:i + 900]
-            rows += store.query(f"SELECT id, {spec.field} FROM samples WHERE id IN ({','.join('?' * len(part))})"
-                                " ORDER BY id", part)
+    rows = store.sample_rows(("id", spec.field), ids=sample_ids)
     out = []
     for sid, old in rows:
         new, k = spec.apply(old or "")

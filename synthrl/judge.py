@@ -114,11 +114,8 @@ def to_judge(store: RunStore, model: str, config: JudgeConfig) -> tuple[list[int
     ids = [s.id for s in store.samples(status=list(config.statuses))]
     done: dict[int, float] = {}
     if not config.rejudge:
-        for r in store.query("SELECT sample_id, max(at) FROM judgements WHERE model=? GROUP BY sample_id", (model,)):
-            done[r[0]] = r[1]
-        edited = {r[0]: r[1] for r in store.query(
-            "SELECT sample_id, max(at) FROM revisions WHERE field IN ('question', 'answer') GROUP BY sample_id")}
-        done = {i: t for i, t in done.items() if edited.get(i, 0) <= t}
+        edited = store.last_text_edits()
+        done = {i: t for i, t in store.latest_judged(model).items() if edited.get(i, 0) <= t}
     todo = [i for i in ids if i not in done]
     skipped = len(ids) - len(todo)
     if config.limit is not None:

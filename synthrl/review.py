@@ -115,9 +115,7 @@ def sample_rows(store: RunStore, version: str | None = None, status: str | None 
 
     version = version or default_model_version(store)
     rates = store.pass_rates(version) if version else {}
-    counts = {r[0]: r[1] for r in store.query(
-        "SELECT sample_id, count(*) FROM attempts WHERE model_version=? GROUP BY sample_id", (version,))} \
-        if version else {}
+    counts = store.attempt_counts(version) if version else {}
     out = []
     for s in store.samples(status=status):
         needs = NEEDS_REMEASURE in s.flags

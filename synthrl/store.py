@@ -1172,6 +1172,133 @@ class RunStore:
                           [(status, now, i) for i in sample_ids])
     # == end of the UI read models ===========================================================================
 
+    # == the library's other queries (SQL stays in the store) ================================================
+    SAMPLE_FIELDS = ("id", "round", "origin", "parent_id", "passage_id", "status", "flags", "agreement", "question",
+                     "answer", "reference")
+
+    def sample_rows(self, columns: Iterable[str], ids: Iterable[int] | None = None,
+                    statuses: Iterable[str] | None = None) -> list[tuple]:
+        """Plain tuples of `columns` (names from SAMPLE_FIELDS) of every sample, by id; or of those of `ids`,
+        or with a status in `statuses`."""
+        cols = tuple(columns)
+        bad = [c for c in cols if c not in self.SAMPLE_FIELDS]
+        if bad:
+            raise ValueError(f"not a sample field: {', '.join(bad)} (fields: {', '.join(self.SAMPLE_FIELDS)})")
+        sql = f"SELECT {', '.join(cols)} FROM samples"
+        if statuses is not None:
+            st = tuple(statuses)
+            return self.query_tuples(f"{sql} WHERE status IN ({','.join('?' * len(st))}) ORDER BY id", st)
+        if ids is None:
+            return self.query_tuples(sql + " ORDER BY id")
+        wanted, rows = sorted({int(i) for i in ids}), []
+        for i in range(0, len(wanted), 900):
+            part = wanted[i:i + 900]
+            rows += self.query_tuples(f"{sql} WHERE id IN ({','.join('?' * len(part))}) ORDER BY id", part)
+        return rows
+
+    def distinct_texts(self) -> tuple[list[str], list[str]]:
+        """The distinct questions of the samples and the distinct texts of the passages (what the map embeds)."""
+        return ([r[0] for r in self.query_tuples("SELECT DISTINCT question FROM samples")],
+                [r[0] for r in self.query_tuples("SELECT DISTINCT text FROM chunks")])
+
+    def chunk_ids(self) -> set[str]:
+        return {r[0] for r in self.query_tuples("SELECT id FROM chunks")}
+
+    def document_chunk_ids(self) -> list[tuple]:
+        """(document path, its chunk count, one of its chunk ids or None) for every readable document."""
+        return self.query_tuples(
+            "SELECT d.path, d.n_chunks, c.id FROM documents d LEFT JOIN chunks c ON c.doc_id=d.id WHERE d.status='ok'")
+
+    def map_duplicates(self) -> tuple[int, int] | None:
+        """(near-duplicate groups, samples in them) of the stored map; None before any map was computed."""
+        if not self.scalar("SELECT count(*) FROM map_points WHERE kind='sample'"):
+            return None
+        groups, samples = self.query_tuples(
+            "SELECT count(DISTINCT dup), count(dup) FROM map_points WHERE kind='sample'")[0]
+        return int(groups), int(samples)
+
+    def attempt_counts(self, model_version: str) -> dict[int, int]:
+        """sample id -> how many attempts `model_version` made at it."""
+        return dict(self.query_tuples(
+            "SELECT sample_id, count(*) FROM attempts WHERE model_version=? GROUP BY sample_id", (model_version,)))
+
+    _MEAN_CHARS = {"vote": "SELECT avg(length(completion)) FROM votes",
+                   "answer": "SELECT avg(length(completion)) FROM (SELECT completion FROM attempts ORDER BY id DESC"
+                             " LIMIT 2000)",
+                   "question": "SELECT avg(length(question)) FROM samples"}
+
+    def mean_chars(self, kind: str) -> float | None:
+        """The run's mean length in characters of a teacher's vote, a student answer (the latest 2,000) or a
+        question (`kind`; None while there is none): what the cost estimates start from."""
+        return self.scalar(self._MEAN_CHARS[kind])
+
+    def n_with_status(self, statuses: Iterable[str]) -> int:
+        st = tuple(statuses)
+        return self.scalar(f"SELECT count(*) FROM samples WHERE status IN ({','.join('?' * len(st))})", st) or 0
+
+    def n_unmeasured(self, statuses: Iterable[str] = ("verified", "accepted")) -> int:
+        """Samples with a status in `statuses` and no pass rate under any student version."""
+        st = tuple(statuses)
+        return self.scalar(f"SELECT count(*) FROM samples s WHERE status IN ({','.join('?' * len(st))}) AND NOT "
+                           "EXISTS (SELECT 1 FROM pass_rates p WHERE p.sample_id=s.id)", st) or 0
+
+    def n_measured_in_last_round(self) -> int:
+        """Samples of the newest round with a pass rate (what a rewrite round starts from)."""
+        return self.scalar("SELECT count(DISTINCT sample_id) FROM pass_rates p JOIN samples s ON s.id=p.sample_id"
+                           " WHERE s.round=(SELECT max(round) FROM samples)") or 0
+
+    def rewritten_parents(self, round: int) -> set[int]:
+        """Samples already rewritten into `round`, or whose rewrite into it failed (a resumed round skips them)."""
+        done = {r[0] for r in self.query_tuples(
+            "SELECT parent_id FROM samples WHERE round=? AND parent_id IS NOT NULL", (round,))}
+        return done | {r[0] for r in self.query_tuples(
+            "SELECT sample_id FROM failures WHERE stage='adapt' AND round=? AND sample_id IS NOT NULL", (round,))}
+
+    def clear_votes(self, sample_id: int) -> None:
+        self.execute("DELETE FROM votes WHERE sample_id=?", (sample_id,))
+
+    def last_metric_step(self, tag: str) -> int:
+        """The highest step of the metrics tagged `tag` (0 before any)."""
+        return self.scalar("SELECT max(step) FROM metrics WHERE tag=?", (tag,)) or 0
+
+    def config_keys(self, prefix: str) -> list[str]:
+        """The run config's keys that start with `prefix`, sorted."""
+        return [r[0] for r in self.query_tuples("SELECT key FROM config WHERE substr(key, 1, ?)=? ORDER BY key",
+                                                (len(prefix), prefix))]
+
+    def latest_judged(self, model: str) -> dict[int, float]:
+        """sample id -> when `model` last judged it."""
+        return dict(self.query_tuples("SELECT sample_id, max(at) FROM judgements WHERE model=? GROUP BY sample_id",
+                                      (model,)))
+
+    def last_text_edits(self) -> dict[int, float]:
+        """sample id -> when its question or answer was last edited."""
+        return dict(self.query_tuples(
+            "SELECT sample_id, max(at) FROM revisions WHERE field IN ('question', 'answer') GROUP BY sample_id"))
+
+    # the current training's metrics and rollouts carry the tag '' until a later training (or an experiment's
+    # cell) sets them apart
+    def has_current_training_metrics(self) -> bool:
+        return bool(self.scalar("SELECT count(*) FROM metrics WHERE tag='' AND key LIKE 'train/%'"))
+
+    def tag_current_training(self, tag: str) -> None:
+        """Set the current training's metrics and rollouts apart under `tag`."""
+        with self.tx() as c:
+            c.execute("UPDATE metrics SET tag=? WHERE tag='' AND key LIKE 'train/%'", (tag,))
+            c.execute("UPDATE rollouts SET tag=? WHERE tag=''", (tag,))
+
+    def drop_training_after(self, step: int, out_dir: str) -> None:
+        """A resume from `step`'s checkpoint: the current training's metrics and rollouts logged after it (and
+        those of the latest training run writing to `out_dir`) go; those steps run again."""
+        with self.tx() as c:
+            c.execute("DELETE FROM metrics WHERE tag='' AND key LIKE 'train/%' AND step > ?", (step,))
+            c.execute("DELETE FROM rollouts WHERE tag='' AND step > ?", (step,))
+            last = c.execute("SELECT max(id) FROM training_runs WHERE out_dir=?", (out_dir,)).fetchone()[0]
+            if last is not None:
+                c.execute("DELETE FROM metrics WHERE train_run=? AND key LIKE 'train/%' AND step > ?", (last, step))
+                c.execute("DELETE FROM rollouts WHERE train_run=? AND step > ?", (last, step))
+    # == end of the library's other queries ==================================================================
+
 
 def list_runs() -> list[dict]:
     """Every run under the runs folder with its headline counts."""

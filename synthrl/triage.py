@@ -374,7 +374,7 @@ def duplicate_groups(store: RunStore, similarity: float = 0.8, ids=None, texts=N
     and stored in the run, so a new process (or the CLI) reads them instead of computing them again;
     recomputed (incrementally, for the texts this process has seen) only when a question is added or edited."""
     if ids is None or texts is None:
-        rows = store.query_tuples("SELECT id, question FROM samples ORDER BY id")
+        rows = store.sample_rows(("id", "question"))
         ids, texts = [r[0] for r in rows], [r[1] for r in rows]
     ids = np.asarray(ids, dtype=np.int64)
     texts = list(texts)
@@ -424,9 +424,8 @@ def queue_frame(store: RunStore, version: str | None = None, config: QueueConfig
     cfg = config or QueueConfig()
     version = version or default_model_version(store)
     if samples is None:
-        samples = pd.DataFrame(store.query_tuples(
-            "SELECT id, status, flags, agreement, reference, question FROM samples ORDER BY id"),
-            columns=["id", "status", "flags", "agreement", "reference", "question"])
+        columns = ["id", "status", "flags", "agreement", "reference", "question"]
+        samples = pd.DataFrame(store.sample_rows(columns), columns=columns)
     df = samples[["id", "status", "flags", "agreement", "reference"]].set_index("id", drop=False)
     if not len(df):
         return pd.DataFrame(columns=QUEUE_COLUMNS)

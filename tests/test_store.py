@@ -160,3 +160,17 @@ def test_store_writes_are_plain_sqlite(store):
     conn = sqlite3.connect(str(store.path))
     assert conn.execute("SELECT count(*) FROM samples").fetchone()[0] == 1
     conn.close()
+
+
+def test_sample_rows_reads_named_fields_only(store):
+    """The library reads sample fields through the store; a field name that is not one (e.g. from a fix's
+    --field) is refused by name instead of reaching SQL."""
+    ids = [store.add_sample(Sample(None, f"q{i}", str(i), str(i), status="verified" if i % 2 else "pending"))
+           for i in range(2000)]
+    assert store.sample_rows(("id", "question"), ids=[ids[5], ids[1999], ids[3]]) == [
+        (ids[3], "q3"), (ids[5], "q5"), (ids[1999], "q1999")]
+    assert len(store.sample_rows(("id",), ids=ids)) == 2000  # read in parts of 900
+    assert [r[0] for r in store.sample_rows(("reference",), statuses=("pending",))][:3] == ["0", "2", "4"]
+    assert store.n_with_status(("verified",)) == 1000
+    with pytest.raises(ValueError, match="not a sample field: question; DROP TABLE samples"):
+        store.sample_rows(("id", "question; DROP TABLE samples"))

@@ -118,10 +118,7 @@ def adapt(store, task, teacher: ChatModel, student: ChatModel | str, config: Ada
     rates = store.pass_rates(version)
 
     # 2. skip parents already rewritten (or whose rewrite failed) in this round: resume
-    done = {r[0] for r in store.query("SELECT parent_id FROM samples WHERE round=? AND parent_id IS NOT NULL",
-                                      (child_round,))}
-    done |= {r[0] for r in store.query("SELECT sample_id FROM failures WHERE stage='adapt' AND round=?"
-                                       " AND sample_id IS NOT NULL", (child_round,))}
+    done = store.rewritten_parents(child_round)
     jobs: list[tuple[Sample, str]] = []
     for s in parents:
         if s.id in done or s.id not in rates:

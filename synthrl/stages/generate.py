@@ -239,7 +239,7 @@ def retrieve_passages(store, task, keywords: list[str], k: int, mode: str) -> li
     """Passages for the keywords and the task description, interleaved by rank, without repeats."""
     from ..retrieval import RetrievalError, get_retriever
 
-    if not store.scalar("SELECT count(*) FROM chunks"):
+    if not store.n_chunks():
         return []
     try:
         retriever = get_retriever(store, mode=mode)
@@ -422,7 +422,7 @@ def _generate(store, task, teacher: ChatModel, config: GenerateConfig, progress:
     demos = task.demos[:MAX_DEMOS]
 
     all_samples = store.samples()
-    n_chunks = store.scalar("SELECT count(*) FROM chunks") or 0
+    n_chunks = store.n_chunks()
     passages = retrieve_passages(store, task, kws, k=min(n_chunks, max(3 * need, 50)),
                                  mode=config.retrieval_mode) if n_chunks else []
     pool = PassagePool(passages, [s.passage_id for s in all_samples])

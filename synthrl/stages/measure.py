@@ -176,7 +176,7 @@ def measure(store, task, student: ChatModel, config: MeasureConfig, sample_ids: 
         metrics["measure/greedy_accuracy"] = report.greedy_correct / len(finished)
     if config.sequential and budget:
         metrics["measure/rollouts_saved"] = 1 - report.rollouts / budget
-    step = (store.scalar("SELECT max(step) FROM metrics WHERE tag='measure'") or 0) + 1
+    step = store.last_metric_step("measure") + 1
     store.add_metrics(step, metrics, tag="measure")
     store.log("measure", f"measured {report.measured} samples: mean pass rate {report.mean_pass_rate:.3f}, "
               f"{report.rollouts} rollouts in {seconds:.1f}s", model_version=version, **metrics)

@@ -211,7 +211,7 @@ def select_report(store, config: SelectConfig, progress=None, reuse: bool = Fals
         raise ValueError(f"run {store.name} has no measured pass rates yet: run `synthrl measure {store.name}` first")
     rates = store.pass_rates(version)
     if not rates:
-        known = sorted({r[0] for r in store.query("SELECT DISTINCT model_version FROM pass_rates")})
+        known = sorted(store.pass_rate_versions())
         raise ValueError(f"run {store.name} has no pass rates for student version {version!r}; measured "
                          f"versions: {', '.join(known) or 'none'} (choose one with --model-version)")
     candidates = store.samples(status=CANDIDATE_STATUSES)

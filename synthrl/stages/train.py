@@ -783,16 +783,11 @@ def _make_room(store: RunStore, out_dir: Path, resume_from: Path | None) -> None
     """
     if resume_from is not None:
         step = _checkpoint_step(resume_from)
-        store.execute("DELETE FROM metrics WHERE tag='' AND key LIKE 'train/%' AND step > ?", (step,))
-        store.execute("DELETE FROM rollouts WHERE tag='' AND step > ?", (step,))
-        last = store.scalar("SELECT max(id) FROM training_runs WHERE out_dir=?", (str(out_dir),))
-        if last is not None:  # the steps after the checkpoint run again in the same training run
-            store.execute("DELETE FROM metrics WHERE train_run=? AND key LIKE 'train/%' AND step > ?", (last, step))
-            store.execute("DELETE FROM rollouts WHERE train_run=? AND step > ?", (last, step))
+        store.drop_training_after(step, str(out_dir))  # those steps run again in the same training run
         return
     old = [p for p in out_dir.iterdir() if CHECKPOINT_RE.match(p.name) or p.name == FINAL_DIR] \
         if out_dir.is_dir() else []
-    had_metrics = store.scalar("SELECT count(*) FROM metrics WHERE tag='' AND key LIKE 'train/%'")
+    had_metrics = store.has_current_training_metrics()
     if not old and not had_metrics:
         return
     tag = "previous-" + time.strftime("%Y%m%d-%H%M%S")
@@ -810,8 +805,7 @@ def _make_room(store: RunStore, out_dir: Path, resume_from: Path | None) -> None
         if any(m.get("path") in moved for m in models):
             store.set_config("trained_models", [{**m, "path": moved.get(m.get("path"), m.get("path"))}
                                                 for m in models])
-    store.execute("UPDATE metrics SET tag=? WHERE tag='' AND key LIKE 'train/%'", (tag,))
-    store.execute("UPDATE rollouts SET tag=? WHERE tag=''", (tag,))
+    store.tag_current_training(tag)
     store.log("train", f"a new training starts: the previous one's checkpoints and metrics are kept as {tag}")
 
 

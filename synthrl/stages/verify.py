@@ -229,7 +229,7 @@ def _verify_one(store, task, teacher: ChatModel, s: Sample, config: VerifyConfig
                                           for i, c in enumerate(candidates)))
     else:
         t = tally(candidates, task)
-    store.execute("DELETE FROM votes WHERE sample_id=?", (s.id,))
+    store.clear_votes(s.id)
     store.add_votes([Vote(s.id, i, c, t.extracted[i]) for i, c in enumerate(candidates)])
     if t.winner is None:
         reason = f"no extractable answer in {len(candidates)} candidate(s)"
