@@ -75,22 +75,26 @@ def build_app() -> gr.Blocks:
         live_out = [summary_md, version_dd, *(c for t in tabs for c in t.outputs)]
         state_out = [*live_out, fp_state]
 
-        def live(shown, run, version, *rest):
-            return render_live(tabs, run, version, dict(zip(map(id, live_in), [run, version, *rest])), only=shown)
+        def live(shown, run, version, *rest) -> tuple[list, tuple]:
+            """The rendered outputs, and the page key they show (the version the header settled on)."""
+            data = fingerprint(run)
+            out = render_live(tabs, run, version, dict(zip(map(id, live_in), [run, version, *rest])), only=shown)
+            return out, (data, out[1].get("value", version) if isinstance(out[1], dict) else version)
 
         def tick(fps, shown, *args):
             new = page_key(args)
             if fps.get(HEADER) == new and fps.get(shown) == new:
                 return [gr.skip()] * len(live_out) + [fps]
-            return [*live(shown, *args), {**fps, HEADER: new, shown: new}]
+            out, key = live(shown, *args)
+            return [*out, {**fps, HEADER: key, shown: key}]
 
         timer.tick(tick, [fp_state, shown_state, *live_in], state_out, show_progress="hidden",
                    trigger_mode="once", queue=True)
 
         def fresh(shown, *args):
             """Render the header and the tab in view; every other tab renders when next selected."""
-            new = page_key(args)
-            return [*live(shown, *args), {HEADER: new, shown: new}]
+            out, key = live(shown, *args)
+            return [*out, {HEADER: key, shown: key}]
 
         def open_run(shown, run, *args):
             _remember(run)
@@ -104,10 +108,10 @@ def build_app() -> gr.Blocks:
 
         for t in tabs:
             def selected(fps, *args, key=t.key):
-                new = page_key(args)
-                if fps.get(key) == new or not tabs_by_key[key].outputs:
+                if fps.get(key) == page_key(args) or not tabs_by_key[key].outputs:
                     return [gr.skip()] * len(live_out) + [fps, key]
-                return [*live(key, *args), {**fps, HEADER: new, key: new}, key]
+                out, now = live(key, *args)
+                return [*out, {**fps, HEADER: now, key: now}, key]
 
             t.component.select(selected, [fp_state, *live_in], [*state_out, shown_state], show_progress="hidden")
         tabs_by_key = {t.key: t for t in tabs}
