@@ -1184,6 +1184,8 @@ class RunStore:
         bad = [c for c in cols if c not in self.SAMPLE_FIELDS]
         if bad:
             raise ValueError(f"not a sample field: {', '.join(bad)} (fields: {', '.join(self.SAMPLE_FIELDS)})")
+        if ids is not None and statuses is not None:
+            raise ValueError("sample_rows: ids or statuses, not both")
         sql = f"SELECT {', '.join(cols)} FROM samples"
         if statuses is not None:
             st = tuple(statuses)
