@@ -616,10 +616,7 @@ class RunStore:
             c.execute(_SUMMARY_DROP + " WHERE n > 0", (epoch,))
             c.execute(_SUMMARY_INSERT.format(epoch=epoch, select=_SUMMARY_SELECT.format(where="")))
             return
-        ids = sorted(set(sample_ids))
-        for i in range(0, len(ids), 900):  # SQLite's bound-parameter limit
-            part = ids[i:i + 900]
-            marks = ",".join("?" * len(part))
+        for part, marks in _in_parts(sorted(set(sample_ids))):
             c.execute(_SUMMARY_DROP + f" WHERE sample_id IN ({marks})", (epoch, *part))
             c.execute(_SUMMARY_INSERT.format(epoch=epoch, select=_SUMMARY_SELECT.format(
                 where=f"WHERE sample_id IN ({marks})")), part)
@@ -926,11 +923,9 @@ class RunStore:
         """{hash: float32 vector bytes} for the hashes already embedded by `model`."""
         wanted = list(dict.fromkeys(hashes))
         out: dict[str, bytes] = {}
-        for i in range(0, len(wanted), 900):  # SQLite's bound-parameter limit
-            part = wanted[i:i + 900]
+        for part, marks in _in_parts(wanted):
             out.update((r[0], r[1]) for r in self.query(
-                f"SELECT hash, vec FROM embeddings WHERE model=? AND hash IN ({','.join('?' * len(part))})",
-                (model, *part)))
+                f"SELECT hash, vec FROM embeddings WHERE model=? AND hash IN ({marks})", (model, *part)))
         return out
 
     def add_embeddings(self, model: str, rows: list[tuple[str, int, bytes]]) -> None:
@@ -1105,10 +1100,7 @@ class RunStore:
                                               (model_version,)))
                 rows: list[tuple] = []
                 rates: list[tuple] = []
-                ids = sorted(set(int(i) for i in ids))
-                for i in range(0, len(ids), 900):
-                    part = ids[i:i + 900]
-                    marks = ",".join("?" * len(part))
+                for part, marks in _in_parts(sorted(set(int(i) for i in ids))):
                     rows += self.query_tuples(f"SELECT {cols} FROM samples WHERE id IN ({marks}) ORDER BY id", part)
                     rates += self.query_tuples(f"SELECT sample_id, n, n_correct FROM pass_rates WHERE model_version=?"
                                                f" AND sample_id IN ({marks})", (model_version, *part))
@@ -1133,12 +1125,8 @@ class RunStore:
 
     def n_attempted(self, sample_ids: list[int]) -> int:
         """How many of `sample_ids` have student attempts (and so pass rates an edit would drop)."""
-        n = 0
-        for i in range(0, len(sample_ids), 900):
-            part = sample_ids[i:i + 900]
-            n += self.scalar(f"SELECT count(DISTINCT sample_id) FROM attempts WHERE sample_id IN "
-                             f"({','.join('?' * len(part))})", part) or 0
-        return n
+        return sum(self.scalar(f"SELECT count(DISTINCT sample_id) FROM attempts WHERE sample_id IN ({marks})",
+                               part) or 0 for part, marks in _in_parts(sample_ids))
 
     def training_series_keys(self) -> list[dict]:
         """{train_run, tag, first} per training series with metrics or completions, in order of appearance."""
@@ -1164,8 +1152,8 @@ class RunStore:
         """Set many samples' status at once, with a revision for each one that changes."""
         now = time.time()
         with self.tx() as c:
-            old = {r[0]: r[1] for r in c.execute(
-                f"SELECT id, status FROM samples WHERE id IN ({','.join('?' * len(sample_ids))})", sample_ids)}
+            old = {r[0]: r[1] for part, marks in _in_parts(list(sample_ids))
+                   for r in c.execute(f"SELECT id, status FROM samples WHERE id IN ({marks})", part)}
             c.executemany("INSERT INTO revisions(sample_id, field, old, new, author, at) VALUES (?,?,?,?,?,?)",
                           [(i, "status", old[i], status, author, now) for i in sample_ids if old.get(i) != status])
             c.executemany("UPDATE samples SET status=?, updated_at=? WHERE id=?",
@@ -1192,10 +1180,9 @@ class RunStore:
             return self.query_tuples(f"{sql} WHERE status IN ({','.join('?' * len(st))}) ORDER BY id", st)
         if ids is None:
             return self.query_tuples(sql + " ORDER BY id")
-        wanted, rows = sorted({int(i) for i in ids}), []
-        for i in range(0, len(wanted), 900):
-            part = wanted[i:i + 900]
-            rows += self.query_tuples(f"{sql} WHERE id IN ({','.join('?' * len(part))}) ORDER BY id", part)
+        rows = []
+        for part, marks in _in_parts(sorted({int(i) for i in ids})):
+            rows += self.query_tuples(f"{sql} WHERE id IN ({marks}) ORDER BY id", part)
         return rows
 
     def distinct_texts(self) -> tuple[list[str], list[str]]:
@@ -1300,6 +1287,16 @@ class RunStore:
                 c.execute("DELETE FROM metrics WHERE train_run=? AND key LIKE 'train/%' AND step > ?", (last, step))
                 c.execute("DELETE FROM rollouts WHERE train_run=? AND step > ?", (last, step))
     # == end of the library's other queries ==================================================================
+
+
+IN_PART = 900  # values per IN (...): under SQLite's bound-parameter limit (999 in older builds)
+
+
+def _in_parts(values: list) -> Iterator[tuple[list, str]]:
+    """`values` in parts small enough for one IN (...) each: (the part, its "?,?,..." placeholders)."""
+    for i in range(0, len(values), IN_PART):
+        part = values[i:i + IN_PART]
+        yield part, ",".join("?" * len(part))
 
 
 def list_runs() -> list[dict]:
