@@ -75,9 +75,10 @@ def build_app() -> gr.Blocks:
         live_out = [summary_md, version_dd, *(c for t in tabs for c in t.outputs)]
         state_out = [*live_out, fp_state]
 
-        def live(shown, run, version, *rest) -> tuple[list, tuple]:
-            """The rendered outputs, and the page key they show (the version the header settled on)."""
-            data = fingerprint(run)
+        def live(shown, run, version, *rest, data=None) -> tuple[list, tuple]:
+            """The rendered outputs, and the page key they show (the version the header settled on); `data`: the
+            run's fingerprint when the caller has just read it."""
+            data = fingerprint(run) if data is None else data
             out = render_live(tabs, run, version, dict(zip(map(id, live_in), [run, version, *rest])), only=shown)
             return out, (data, out[1].get("value", version) if isinstance(out[1], dict) else version)
 
@@ -85,7 +86,7 @@ def build_app() -> gr.Blocks:
             new = page_key(args)
             if fps.get(HEADER) == new and fps.get(shown) == new:
                 return [gr.skip()] * len(live_out) + [fps]
-            out, key = live(shown, *args)
+            out, key = live(shown, *args, data=new[0])
             return [*out, {**fps, HEADER: key, shown: key}]
 
         timer.tick(tick, [fp_state, shown_state, *live_in], state_out, show_progress="hidden",
@@ -107,14 +108,14 @@ def build_app() -> gr.Blocks:
         version_dd.input(fresh, [shown_state, *live_in], state_out, show_progress="hidden")
 
         for t in tabs:
-            def selected(fps, *args, key=t.key):
-                if fps.get(key) == page_key(args) or not tabs_by_key[key].outputs:
+            def selected(fps, *args, key=t.key, has_views=bool(t.outputs)):
+                new = page_key(args)
+                if fps.get(key) == new or not has_views:
                     return [gr.skip()] * len(live_out) + [fps, key]
-                out, now = live(key, *args)
+                out, now = live(key, *args, data=new[0])
                 return [*out, {**fps, HEADER: now, key: now}, key]
 
             t.component.select(selected, [fp_state, *live_in], [*state_out, shown_state], show_progress="hidden")
-        tabs_by_key = {t.key: t for t in tabs}
 
         def on_load(request: gr.Request):
             return [on_load_run(request), *(v for t in tabs if t.load for v in t.load())]
